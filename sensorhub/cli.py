@@ -7,10 +7,12 @@ dispatches, so tests call ``main([...])`` and read the exit code and output.
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 
-from sensorhub import __version__
+from sensorhub import __version__, commands
 from sensorhub.errors import SensorhubError
 
 __all__ = ["build_parser", "main"]
@@ -27,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sensorhub {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(sub)
     return parser
 
 
