@@ -1,0 +1,1 @@
+"""Tests for sensorhub.protocols; shared vector helpers live in :mod:`.vectors`."""
