@@ -1,0 +1,338 @@
+"""Put every sample of every sensor on one session clock.
+
+Two problems are solved here, per sensor, without any I/O:
+
+1. **Which device time does each sample have, and was anything lost?**
+   :class:`DeviceTimeline` turns a frame's *anchor* timestamp (Polar stamps the last sample,
+   Movesense and leanfw-v1 the first) and its sample count into per-sample device times. The
+   sample period is *measured* from consecutive contiguous frames (sensor rates are off their
+   nominal value by up to ~1 %), never assumed. Lost frames are detected by sequence number
+   where the protocol has one (leanfw-v1) and otherwise from timestamps (a jump larger than
+   1.5 frame lengths), and reported as a :class:`Gap` of known length. Samples are *never*
+   smeared over a gap: a frame after a gap is anchored at its own timestamp with the measured
+   period, which is exactly where the Polar SDK's ``(T - T_prev) / N`` rule goes wrong.
+   Repeated or out-of-order frames are recognised and dropped (and counted by the caller).
+
+2. **Where is device time on the session clock?**
+   :class:`ClockMapper` fits ``session = offset + (1 + drift) * device`` from frame arrivals.
+   Each arrival gives an *upper bound* on where the frame's anchor sample lies on the session
+   clock (a sample cannot be received before it was measured), and BLE latency only ever adds
+   to it. So the fit follows the *lower envelope* of ``receive - device``: the minimum of each
+   time bin, and a least-squares line through the recent bin minima gives the drift (crystals
+   drift up to ±20 ppm, ~72 ms/hour, too much to ignore over a session). Between refits the
+   offset is lowered at once whenever an arrival proves it too high (causality).
+
+:class:`SensorClock` composes both for one sensor stream. On every (re)connect or stream start
+the caller calls :meth:`SensorClock.restart`: a Polar H10 clock restarts at 2019-01-01 after a
+power cycle, so device time may jump backwards between connections, and the old mapping would
+be wrong. The gap across a reconnect is still reported, measured on the session clock.
+
+Everything is deterministic in its inputs, so replaying the recorded frames with their
+recorded receive times reproduces the live session times bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "ClockMapper",
+    "DeviceTimeline",
+    "FrameOutcome",
+    "Gap",
+    "SensorClock",
+    "TimedSamples",
+]
+
+NS_PER_S = 1_000_000_000
+
+#: A jump of more than this many frame lengths between consecutive frames is a loss. 1.5 leaves
+#: room for the measured period being slightly off, yet a single lost frame (2x) is caught.
+GAP_FACTOR = 1.5
+#: Weight of the newest frame in the running period estimate: slow enough that BLE jitter does
+#: not matter (device timestamps do not jitter much anyway), fast enough to settle in ~10 s.
+PERIOD_EMA_ALPHA = 0.05
+#: A measured period further than this from nominal is rejected as a glitch (real sensors are
+#: within ~1-2 % of nominal; 20 % leaves room for firmware that reports a coarse nominal rate).
+PERIOD_TOLERANCE = 0.2
+#: Lower-envelope bin length on the device clock. Long enough that each bin holds at least one
+#: arrival with near-minimal latency, short enough that drift inside a bin is negligible.
+BIN_NS = 5 * NS_PER_S
+#: Bins kept for the drift fit: two minutes of history resolves 20 ppm to well under 1 ms.
+MAX_BINS = 24
+#: A device clock that jumps back by more than this restarted (H10 power cycle): start over.
+RESTART_JUMP_NS = 10 * NS_PER_S
+#: Bins needed before drift is estimated at all; before that the slope is taken as zero.
+MIN_BINS_FOR_DRIFT = 4
+#: No real crystal drifts more than this; a larger fitted slope means bad data, so clamp.
+MAX_DRIFT = 500e-6
+
+
+class FrameOutcome(Enum):
+    """What became of a frame."""
+
+    OK = "ok"
+    DUPLICATE = "duplicate"  # same anchor or sequence number as the previous frame: dropped
+    OUT_OF_ORDER = "out_of_order"  # older than the previous frame: dropped
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Samples known to be missing between two accepted frames.
+
+    ``start_ns``/``end_ns`` are the times of the last sample before and the first sample after
+    the gap (device clock from :class:`DeviceTimeline`, session clock from
+    :class:`SensorClock`). ``missing_samples`` is the estimated count lost between them;
+    ``frames_lost`` is exact where the protocol has sequence numbers, else ``None``.
+    ``reason`` is ``"loss"`` (frames lost on a live link) or ``"reconnect"`` (the link or the
+    device clock restarted; the length is then measured on the session clock).
+    """
+
+    start_ns: int
+    end_ns: int
+    missing_samples: int
+    frames_lost: int | None = None
+    reason: Literal["loss", "reconnect"] = "loss"
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+
+def _empty() -> NDArray[np.int64]:
+    return np.empty(0, np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class TimedFrame:
+    """Per-sample device times for one accepted frame, or why it was dropped."""
+
+    outcome: FrameOutcome
+    t_device_ns: NDArray[np.int64] = field(default_factory=_empty)
+    gap: Gap | None = None
+
+
+class DeviceTimeline:
+    """Per-sample device times, gaps and duplicates for one sensor stream (device clock).
+
+    ``anchor`` says which sample the frame timestamp belongs to; ``seq_modulo`` is the
+    sequence-number range (65536 for a 16-bit counter) or ``None`` without one.
+    """
+
+    def __init__(
+        self,
+        nominal_rate_hz: float,
+        *,
+        anchor: Literal["first", "last"],
+        seq_modulo: int | None = None,
+    ) -> None:
+        if not nominal_rate_hz > 0:
+            raise ValueError(f"nominal rate must be positive, got {nominal_rate_hz}")
+        self.nominal_period_ns = NS_PER_S / nominal_rate_hz
+        self.anchor = anchor
+        self.seq_modulo = seq_modulo
+        self.period_ns = self.nominal_period_ns
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous frame (stream stop, disconnect, device clock restart).
+
+        The measured period is kept: it belongs to the sensor's crystal, not to the link.
+        """
+        self._last_anchor: int | None = None
+        self._last_sample: int = 0
+        self._last_n: int = 0
+        self._last_seq: int | None = None
+
+    def push(self, anchor_ns: int, n_samples: int, seq: int | None = None) -> TimedFrame:
+        """Accept a frame of ``n_samples`` whose anchor sample has device time ``anchor_ns``."""
+        frames_lost = self._frames_lost(seq)
+        if isinstance(frames_lost, FrameOutcome):
+            return TimedFrame(frames_lost)
+        last = self._last_anchor
+        gap: Gap | None = None
+        if last is not None:
+            if anchor_ns == last and frames_lost is None:
+                return TimedFrame(FrameOutcome.DUPLICATE)
+            if anchor_ns <= last:
+                return TimedFrame(FrameOutcome.OUT_OF_ORDER)
+            # Samples separating the two anchors if nothing was lost in between.
+            between = n_samples if self.anchor == "last" else self._last_n
+            advance = anchor_ns - last
+            lost = frames_lost if frames_lost is not None else 0
+            if frames_lost is None and advance > GAP_FACTOR * between * self.period_ns:
+                lost = -1  # lost, count unknown
+            if lost == 0:
+                self._learn_period(advance / between)
+        times = self._sample_times(anchor_ns, n_samples)
+        if last is not None and lost != 0:
+            missing = max(round((int(times[0]) - self._last_sample) / self.period_ns) - 1, 1)
+            frames = frames_lost if frames_lost else None
+            gap = Gap(self._last_sample, int(times[0]), missing, frames)
+        self._last_anchor = anchor_ns
+        self._last_sample = int(times[-1])
+        self._last_n = n_samples
+        if seq is not None:
+            self._last_seq = seq
+        return TimedFrame(FrameOutcome.OK, times, gap)
+
+    @property
+    def last_anchor(self) -> int | None:
+        """Anchor time of the last accepted frame, ``None`` after a reset."""
+        return self._last_anchor
+
+    def _frames_lost(self, seq: int | None) -> int | FrameOutcome | None:
+        """Frames lost before this one by sequence number, or a verdict to drop it."""
+        if seq is None or self.seq_modulo is None or self._last_seq is None:
+            return None
+        step = (seq - self._last_seq) % self.seq_modulo
+        if step == 0:
+            return FrameOutcome.DUPLICATE
+        if step > self.seq_modulo // 2:
+            return FrameOutcome.OUT_OF_ORDER
+        return step - 1
+
+    def _learn_period(self, measured: float) -> None:
+        if abs(measured - self.nominal_period_ns) <= PERIOD_TOLERANCE * self.nominal_period_ns:
+            self.period_ns += PERIOD_EMA_ALPHA * (measured - self.period_ns)
+
+    def _sample_times(self, anchor_ns: int, n: int) -> NDArray[np.int64]:
+        offsets = np.rint(np.arange(n, dtype=np.float64) * self.period_ns).astype(np.int64)
+        if self.anchor == "first":
+            return np.int64(anchor_ns) + offsets
+        return np.int64(anchor_ns) - offsets[::-1]
+
+
+class ClockMapper:
+    """Map one sensor's device clock onto the session clock (lower-envelope drift fit).
+
+    The line is ``session = device + offset + drift * (device - ref)`` with ``ref`` the first
+    device time seen. Large device times (Polar counts ns since 2000, ~6e17) stay in int64;
+    only the small differences are floats, so nothing is lost to float64 rounding.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.offset_ns: float | None = None  # session - device at ``_ref``
+        self.drift = 0.0
+        self._ref = 0
+        self._bin_start = 0
+        self._bin_min: tuple[int, int] | None = None  # (device - ref, receive - device)
+        self._bins: list[tuple[int, int]] = []
+
+    @property
+    def ready(self) -> bool:
+        return self.offset_ns is not None
+
+    def observe(self, device_ns: int, receive_ns: int) -> None:
+        """An arrival: the sample at ``device_ns`` had been measured by ``receive_ns``."""
+        if self.offset_ns is None:
+            self._ref = self._bin_start = device_ns
+        rel = device_ns - self._ref
+        delta = receive_ns - device_ns
+        if device_ns - self._bin_start >= BIN_NS and self._bin_min is not None:
+            self._close_bin(device_ns)
+        if self._bin_min is None or delta < self._bin_min[1]:
+            self._bin_min = (rel, delta)
+        # Causality: the line must never put a sample after its own arrival.
+        if self.offset_ns is None or delta < self.offset_ns + self.drift * rel:
+            self.offset_ns = delta - self.drift * rel
+
+    def _close_bin(self, device_ns: int) -> None:
+        assert self._bin_min is not None
+        self._bins.append(self._bin_min)
+        del self._bins[:-MAX_BINS]
+        self._bin_min = None
+        self._bin_start = device_ns
+        if len(self._bins) >= MIN_BINS_FOR_DRIFT:
+            x = np.array([b[0] for b in self._bins], dtype=np.float64)
+            y = np.array([b[1] for b in self._bins], dtype=np.float64)
+            slope = float(np.clip(np.polyfit(x, y, 1)[0], -MAX_DRIFT, MAX_DRIFT))
+            self.drift = slope
+            # Lower envelope: the line lies on or under every bin minimum.
+            self.offset_ns = float(np.min(y - slope * x))
+
+    def map(self, device_ns: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Session times of the given device times, by the current line."""
+        if self.offset_ns is None:
+            raise RuntimeError("ClockMapper.map before any observe()")
+        rel = (device_ns - np.int64(self._ref)).astype(np.float64)
+        return device_ns + np.rint(self.offset_ns + self.drift * rel).astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class TimedSamples:
+    """A frame's samples placed on the session clock (empty if the frame was dropped)."""
+
+    outcome: FrameOutcome
+    t_session_ns: NDArray[np.int64] = field(default_factory=_empty)
+    t_device_ns: NDArray[np.int64] = field(default_factory=_empty)
+    gap: Gap | None = None  # on the session clock
+
+
+class SensorClock:
+    """Device timeline + clock mapping for one sensor stream; session times out.
+
+    Session times handed out are strictly increasing: should a refit move the line back by
+    a fraction of a millisecond, the next frame is shifted forward just enough, rather than
+    letting time run backwards downstream.
+    """
+
+    def __init__(
+        self,
+        nominal_rate_hz: float,
+        *,
+        anchor: Literal["first", "last"],
+        seq_modulo: int | None = None,
+    ) -> None:
+        self.timeline = DeviceTimeline(nominal_rate_hz, anchor=anchor, seq_modulo=seq_modulo)
+        self.mapper = ClockMapper()
+        self._last_session: int | None = None
+        self._restarted = False
+
+    def restart(self) -> None:
+        """Call on every (re)connect and stream start: the device clock may have restarted."""
+        self.timeline.reset()
+        self.mapper.reset()
+        self._restarted = self._last_session is not None
+
+    def push(
+        self, anchor_ns: int, n_samples: int, receive_ns: int, seq: int | None = None
+    ) -> TimedSamples:
+        """Place a frame received at session time ``receive_ns`` on the session clock."""
+        last_anchor = self.timeline.last_anchor
+        if last_anchor is not None and anchor_ns < last_anchor - RESTART_JUMP_NS:
+            self.restart()  # the device clock went back by far more than any reordering
+        frame = self.timeline.push(anchor_ns, n_samples, seq)
+        if frame.outcome is not FrameOutcome.OK:
+            return TimedSamples(frame.outcome)
+        self.mapper.observe(int(frame.t_device_ns[-1]), receive_ns)
+        t = self.mapper.map(frame.t_device_ns)
+        gap: Gap | None = None
+        if self._last_session is not None:
+            if t[0] <= self._last_session:
+                t = t + (self._last_session + 1 - t[0])
+            gap = self._session_gap(frame.gap, int(t[0]))
+        self._last_session = int(t[-1])
+        self._restarted = False
+        return TimedSamples(FrameOutcome.OK, t, frame.t_device_ns, gap)
+
+    def _session_gap(self, device_gap: Gap | None, first: int) -> Gap | None:
+        assert self._last_session is not None
+        span = first - self._last_session
+        period = self.timeline.period_ns
+        if self._restarted:
+            if span <= GAP_FACTOR * period:
+                return None
+            missing = max(round(span / period) - 1, 1)
+            return Gap(self._last_session, first, missing, None, "reconnect")
+        if device_gap is None:
+            return None
+        return Gap(self._last_session, first, device_gap.missing_samples, device_gap.frames_lost)

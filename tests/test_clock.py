@@ -1,0 +1,144 @@
+"""Session clock: per-sample device times, loss and duplicate detection, drift mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sensorhub.clock import NS_PER_S, DeviceTimeline, FrameOutcome, Gap, SensorClock
+
+H10_EPOCH_2019 = 599_616_000_000_000_000  # unset H10 clock: 2019-01-01 in ns since 2000
+
+
+def pmd_anchors(rate_hz: float, n_frames: int, per_frame: int = 36) -> list[int]:
+    """Last-sample timestamps of consecutive PMD frames at a true rate."""
+    period = NS_PER_S / rate_hz
+    return [H10_EPOCH_2019 + round(((k + 1) * per_frame - 1) * period) for k in range(n_frames)]
+
+
+def test_last_anchored_frames_get_contiguous_sample_times() -> None:
+    tl = DeviceTimeline(200.0, anchor="last")
+    out = [tl.push(a, 36) for a in pmd_anchors(200.0, 5)]
+    assert all(f.outcome is FrameOutcome.OK and f.gap is None for f in out)
+    times = np.concatenate([f.t_device_ns for f in out])
+    assert times.size == 180
+    np.testing.assert_array_equal(np.diff(times), np.full(179, 5_000_000))
+    assert times[-1] == pmd_anchors(200.0, 5)[-1]
+
+
+def test_period_is_measured_not_assumed() -> None:
+    # The sensor really runs 1 % fast; after a while the spacing follows the real rate.
+    tl = DeviceTimeline(200.0, anchor="last")
+    frames = [tl.push(a, 36) for a in pmd_anchors(202.0, 400)]
+    assert tl.period_ns == pytest.approx(NS_PER_S / 202.0, rel=1e-4)
+    assert all(f.gap is None for f in frames)
+
+
+def test_lost_pmd_frame_is_a_gap_of_known_length_not_smeared() -> None:
+    anchors = pmd_anchors(200.0, 6)
+    tl = DeviceTimeline(200.0, anchor="last")
+    out = [tl.push(a, 36) for i, a in enumerate(anchors) if i != 3]
+    gaps = [f.gap for f in out if f.gap is not None]
+    assert len(gaps) == 1
+    assert gaps[0].missing_samples == 36
+    assert gaps[0].frames_lost is None
+    # the frame after the gap keeps the normal spacing, anchored at its own timestamp
+    np.testing.assert_array_equal(np.diff(out[3].t_device_ns), np.full(35, 5_000_000))
+
+
+def test_repeated_and_older_frames_are_dropped() -> None:
+    anchors = pmd_anchors(200.0, 4)
+    tl = DeviceTimeline(200.0, anchor="last")
+    assert tl.push(anchors[0], 36).outcome is FrameOutcome.OK
+    assert tl.push(anchors[1], 36).outcome is FrameOutcome.OK
+    assert tl.push(anchors[1], 36).outcome is FrameOutcome.DUPLICATE
+    assert tl.push(anchors[0], 36).outcome is FrameOutcome.OUT_OF_ORDER
+    assert tl.push(anchors[2], 36).gap is None
+
+
+def test_sequence_numbers_give_exact_frame_loss_across_wraparound() -> None:
+    tl = DeviceTimeline(100.0, anchor="first", seq_modulo=65536)
+    n = 20
+    seqs = [65533, 65534, 65535, 2, 3]  # 0 and 1 lost across the wrap
+    idx = [0, 1, 2, 5, 6]
+    out = [tl.push(10**9 + i * n * 10_000_000, n, seq=s) for i, s in zip(idx, seqs, strict=True)]
+    gaps = [f.gap for f in out if f.gap is not None]
+    assert gaps == [Gap(gaps[0].start_ns, gaps[0].end_ns, 40, 2)]
+    assert tl.push(10**9 + 6 * n * 10_000_000, n, seq=3).outcome is FrameOutcome.DUPLICATE
+
+
+def simulate_link(
+    drift_ppm: float, seconds: float, seed: int
+) -> tuple[list[tuple[int, int]], float, int]:
+    """(anchor, receive) pairs for PMD frames over a jittery BLE link; true mapping params."""
+    rng = np.random.default_rng(seed)
+    rate = 200.0
+    anchors = pmd_anchors(rate, int(seconds * rate / 36))
+    true_offset = 3_210_000_000  # session ns at device anchor 0 (relative to the first)
+    frames = []
+    for a in anchors:
+        true_session = true_offset + (a - anchors[0]) * (1 + drift_ppm * 1e-6)
+        latency = 1_500_000 + rng.exponential(8e6) + (rng.random() < 0.01) * 2e8
+        frames.append((a, round(true_session + latency)))
+    return frames, drift_ppm * 1e-6, true_offset
+
+
+@pytest.mark.parametrize("drift_ppm", [20.0, -20.0, 0.0])
+def test_drift_over_an_hour_keeps_per_sample_error_under_5_ms(drift_ppm: float) -> None:
+    frames, drift, offset = simulate_link(drift_ppm, 3600.0, seed=7)
+    clock = SensorClock(200.0, anchor="last")
+    first = frames[0][0]
+    worst = 0.0
+    for k, (anchor, receive) in enumerate(frames):
+        res = clock.push(anchor, 36, receive)
+        assert res.outcome is FrameOutcome.OK
+        assert res.gap is None
+        truth = offset + (res.t_device_ns - first) * (1 + drift)
+        if k > 200:  # after ~40 s of settling
+            worst = max(worst, float(np.max(np.abs(res.t_session_ns - truth))))
+    assert worst < 5e6, f"worst per-sample error {worst / 1e6:.2f} ms"
+    assert clock.mapper.drift == pytest.approx(drift, abs=2e-6)
+
+
+def test_session_times_never_run_backwards() -> None:
+    frames, _, _ = simulate_link(20.0, 600.0, seed=3)
+    clock = SensorClock(200.0, anchor="last")
+    ts = np.concatenate([clock.push(a, 36, r).t_session_ns for a, r in frames])
+    assert np.all(np.diff(ts) > 0)
+
+
+def test_reconnect_with_device_clock_restart_reports_session_gap() -> None:
+    clock = SensorClock(200.0, anchor="last")
+    period = 5_000_000
+    for k in range(10):
+        last = clock.push(H10_EPOCH_2019 + 10**12 + (k + 1) * 36 * period, 36, 10**9 + k * 180e6)
+    assert last.gap is None
+    end_before = int(last.t_session_ns[-1])
+    # Power cycle: the device clock starts again at 2019-01-01, 3 s of session time later.
+    clock.restart()
+    res = clock.push(H10_EPOCH_2019 + 36 * period, 36, int(last.t_session_ns[-1]) + 3 * NS_PER_S)
+    assert res.gap is not None
+    assert res.gap.reason == "reconnect"
+    assert res.gap.start_ns == end_before
+    assert res.gap.duration_ns == pytest.approx(3 * NS_PER_S - 35 * period, abs=2 * period)
+
+
+def test_backward_device_jump_without_restart_call_restarts_mapping() -> None:
+    clock = SensorClock(200.0, anchor="last")
+    base = H10_EPOCH_2019 + 10**13
+    clock.push(base, 36, 10**9)
+    clock.push(base + 180_000_000, 36, 10**9 + 180_000_000)
+    res = clock.push(H10_EPOCH_2019 + 180_000_000, 36, 10**9 + 500_000_000)
+    assert res.outcome is FrameOutcome.OK
+    assert res.gap is not None
+    assert res.gap.reason == "reconnect"
+
+
+def test_same_inputs_give_bit_identical_session_times() -> None:
+    frames, _, _ = simulate_link(15.0, 120.0, seed=11)
+
+    def run() -> np.ndarray:
+        clock = SensorClock(200.0, anchor="last")
+        return np.concatenate([clock.push(a, 36, r).t_session_ns for a, r in frames])
+
+    np.testing.assert_array_equal(run(), run())
