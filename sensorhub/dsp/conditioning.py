@@ -1,0 +1,189 @@
+"""Input conditioning: radio timestamps in, a uniform causal grid out, gaps as explicit breaks.
+
+Real BLE links deliver samples with jittery timestamps, exact repeats, the odd out-of-order
+sample and gaps. :class:`Resampler` turns that into a uniform grid at ``rate_hz`` so that the
+filters downstream see the sampling rate they were designed for:
+
+* a sample whose timestamp is not later than every earlier one is dropped (``duplicate_time``
+  if equal to the latest, ``out_of_order`` if earlier): without a look-ahead buffer a causal
+  stage cannot reinsert it, and the clock stage upstream owns re-ordering;
+* a sample whose three values are bit-identical to the previous accepted sample is dropped as a
+  repeated delivery (``repeated_value``, on by default). BLE stacks re-send a stale reading with
+  a fresh receive time (about 6 % of the UMAFall samples); keeping it would put an old value at
+  a new time. A genuinely constant signal loses nothing, since interpolation between its
+  neighbours gives the same value;
+* samples with a non-finite value are dropped (``non_finite``);
+* consecutive accepted samples further apart than ``max_gap_s`` are a **break**: no grid point
+  is interpolated across, a :class:`Break` is reported, and the next grid sample is flagged as a
+  segment start so every downstream stage resets its state there;
+* otherwise the grid point ``T = t0 + k * period`` (integer nanoseconds, ``t0`` the first sample
+  of the segment) is linearly interpolated between the accepted samples bracketing it. A grid
+  point is emitted as soon as a sample at or after it has arrived, so the stage is causal with at
+  most one input interval of latency.
+
+Each grid value depends only on its two bracketing samples and its own time, computed by one
+fixed formula, so the output is bit-identical for any chunking of the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Break", "ConditionedChunk", "ConditioningStats", "Resampler"]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Break:
+    """A gap longer than the limit: nothing is interpolated between these two sample times."""
+
+    last_before_ns: int
+    first_after_ns: int
+
+    @property
+    def duration_s(self) -> float:
+        return (self.first_after_ns - self.last_before_ns) / 1e9
+
+
+@dataclass
+class ConditioningStats:
+    """Counts of input samples dropped, by reason, and of breaks."""
+
+    accepted: int = 0
+    duplicate_time: int = 0
+    out_of_order: int = 0
+    repeated_value: int = 0
+    non_finite: int = 0
+    breaks: int = 0
+
+
+@dataclass(frozen=True)
+class ConditionedChunk:
+    """Uniform-grid output of one :meth:`Resampler.process` call."""
+
+    t_ns: IntArray
+    acc: FloatArray
+    segment_start: BoolArray
+    breaks: list[Break] = field(default_factory=list)
+
+
+class Resampler:
+    """Causal resampling of irregular ``(t_ns, acc)`` samples onto a uniform grid."""
+
+    def __init__(
+        self, rate_hz: float, *, max_gap_s: float = 1.0, drop_repeated_values: bool = True
+    ) -> None:
+        if not rate_hz > 0:
+            raise ValueError(f"rate must be positive, got {rate_hz}")
+        self.rate_hz = rate_hz
+        self.period_ns = round(1e9 / rate_hz)
+        self.max_gap_ns = round(max_gap_s * 1e9)
+        if self.max_gap_ns < self.period_ns:
+            raise ValueError("max_gap_s must be at least one sampling period")
+        self.drop_repeated_values = drop_repeated_values
+        self.stats = ConditioningStats()
+        self._last_t: int | None = None
+        self._last_a: FloatArray | None = None
+        self._next_grid: int = 0
+
+    def reset(self) -> None:
+        """Forget everything (a new stream); the next sample starts a new segment."""
+        self._last_t = None
+        self._last_a = None
+        self._next_grid = 0
+
+    def process(self, t_ns: IntArray, acc: FloatArray) -> ConditionedChunk:
+        """Condition one chunk; ``t_ns`` int64 ``(N,)``, ``acc`` float ``(N, 3)``."""
+        t, a = self._accept(np.asarray(t_ns, dtype=np.int64), np.asarray(acc, dtype=np.float64))
+        if t.size == 0:
+            return _empty_chunk()
+        # Work on the accepted samples with the carried previous sample prepended.
+        if self._last_t is None or self._last_a is None:
+            ts, av, fresh = t, a, True
+        else:
+            ts = np.concatenate(([self._last_t], t))
+            av = np.concatenate((self._last_a[None, :], a))
+            fresh = False
+        gap_at = np.flatnonzero(np.diff(ts) > self.max_gap_ns) + 1
+        starts = np.concatenate(([0], gap_at))
+        ends = np.concatenate((gap_at, [ts.size]))
+        breaks = [Break(int(ts[i - 1]), int(ts[i])) for i in gap_at]
+        self.stats.breaks += len(breaks)
+        pieces_t: list[IntArray] = []
+        pieces_a: list[FloatArray] = []
+        pieces_s: list[BoolArray] = []
+        for k, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            new_segment = k > 0 or fresh
+            if new_segment:
+                self._next_grid = int(ts[lo])
+            grid_t, grid_a = self._interpolate(ts[lo:hi], av[lo:hi])
+            seg = np.zeros(grid_t.size, dtype=np.bool_)
+            if new_segment and grid_t.size:
+                seg[0] = True
+            pieces_t.append(grid_t)
+            pieces_a.append(grid_a)
+            pieces_s.append(seg)
+        self._last_t = int(ts[-1])
+        self._last_a = av[-1].copy()
+        return ConditionedChunk(
+            np.concatenate(pieces_t), np.concatenate(pieces_a), np.concatenate(pieces_s), breaks
+        )
+
+    def _accept(self, t: IntArray, a: FloatArray) -> tuple[IntArray, FloatArray]:
+        """Drop late, duplicate-time, non-finite and repeated-value samples (counted)."""
+        if t.ndim != 1 or a.ndim != 2 or a.shape != (t.size, 3):
+            raise ValueError(f"expected t (N,) and acc (N, 3), got {t.shape} and {a.shape}")
+        finite = np.isfinite(a).all(axis=1)
+        self.stats.non_finite += int(t.size - np.count_nonzero(finite))
+        t, a = t[finite], a[finite]
+        if t.size == 0:
+            return t, a
+        prev_max = np.maximum.accumulate(t)
+        before = np.empty_like(t)
+        before[0] = self._last_t if self._last_t is not None else np.iinfo(np.int64).min
+        if t.size > 1:
+            before[1:] = np.maximum(prev_max[:-1], before[0])
+        keep = t > before
+        self.stats.duplicate_time += int(np.count_nonzero(t == before))
+        self.stats.out_of_order += int(np.count_nonzero(t < before))
+        t, a = t[keep], a[keep]
+        if self.drop_repeated_values and t.size:
+            prev = np.empty_like(a)
+            prev[1:] = a[:-1]
+            prev[0] = self._last_a if self._last_a is not None else np.nan
+            fresh = (a != prev).any(axis=1)
+            self.stats.repeated_value += int(t.size - np.count_nonzero(fresh))
+            t, a = t[fresh], a[fresh]
+        self.stats.accepted += int(t.size)
+        return t, a
+
+    def _interpolate(self, ts: IntArray, av: FloatArray) -> tuple[IntArray, FloatArray]:
+        """Grid points in ``[next_grid, ts[-1]]`` from the samples of one segment."""
+        first = self._next_grid
+        if ts[-1] < first:
+            return np.empty(0, dtype=np.int64), np.empty((0, 3), dtype=np.float64)
+        n = (int(ts[-1]) - first) // self.period_ns + 1
+        grid = first + self.period_ns * np.arange(n, dtype=np.int64)
+        self._next_grid = first + n * self.period_ns
+        # Bracketing sample: ts[i] <= T < ts[i + 1]; a grid point on a sample takes it exactly.
+        i = np.searchsorted(ts, grid, side="right") - 1
+        j = np.minimum(i + 1, ts.size - 1)
+        span = ts[j] - ts[i]
+        w = (grid - ts[i]) / np.where(span > 0, span, 1)
+        out = av[i] + w[:, None] * (av[j] - av[i])
+        return grid, out
+
+
+def _empty_chunk() -> ConditionedChunk:
+    return ConditionedChunk(
+        np.empty(0, dtype=np.int64),
+        np.empty((0, 3), dtype=np.float64),
+        np.empty(0, dtype=np.bool_),
+        [],
+    )
