@@ -18,8 +18,14 @@ message text to decide what to do; it matches on the class.
     │   │                          request we did not send, a stream stopped by the device.
     │   └── ControlPointError      the sensor answered a control request with an error code
     │                              (``code`` and ``code_name`` attributes).
-    └── ConfigError                bad configuration or command-line input; the message names
-                                   the offending key or flag.
+    ├── ConfigError                bad configuration or command-line input; the message names
+    │                              the offending key or flag.
+    └── LinkError                  the BLE link failed (bleak/BlueZ/bumble errors are mapped to
+        │                          these in one place, ``sources/ble.py``). The supervisor
+        │                          chooses its reconnect backoff by subclass:
+        ├── DeviceNotFoundError    the sensor is not advertising (off, out of range, taken)
+        ├── LinkTimeoutError       connect or a GATT operation timed out
+        └── LinkSilentError        connected, but notifications stopped (watchdog)
 
 Messages are written for a lab user reading a log line: they name what was wrong and, where
 it helps, the offending value (``"PMD delta block: bit width 0 at offset 10"``).
@@ -31,6 +37,10 @@ __all__ = [
     "ConfigError",
     "ControlPointError",
     "DecodeError",
+    "DeviceNotFoundError",
+    "LinkError",
+    "LinkSilentError",
+    "LinkTimeoutError",
     "ProtocolError",
     "SensorhubError",
 ]
@@ -68,3 +78,19 @@ class ControlPointError(ProtocolError):
 
 class ConfigError(SensorhubError):
     """Invalid configuration or command-line input; the message names the key."""
+
+
+class LinkError(SensorhubError):
+    """The BLE link failed; raised in place of bleak / BlueZ / bumble errors."""
+
+
+class DeviceNotFoundError(LinkError):
+    """The sensor was not found advertising within the scan timeout."""
+
+
+class LinkTimeoutError(LinkError):
+    """Connecting, or a GATT operation, timed out."""
+
+
+class LinkSilentError(LinkError):
+    """The link stayed up but no notification arrived within the watchdog period."""
