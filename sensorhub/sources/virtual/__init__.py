@@ -1,0 +1,1 @@
+"""Virtual radio (placeholder docstring, completed below)."""
