@@ -21,9 +21,9 @@ Usage in a protocol's test module::
         check_vector(vector, DECODERS)
 
 ``expect`` is compared field by field against the decoded object: each key is read as an
-attribute (or a mapping key), numpy arrays and tuples become lists, floats compare with a
-relative tolerance of 1e-9, nested dicts recurse. Only the keys named in ``expect`` are checked,
-so a vector states what it pins and nothing more.
+attribute (or a mapping key), numpy arrays and tuples become lists, sets sorted lists,
+floats compare with a relative tolerance of 1e-9, nested dicts recurse. Only the keys named in
+``expect`` are checked, so a vector states what it pins and nothing more.
 """
 
 from __future__ import annotations
@@ -81,11 +81,26 @@ def validate_vector_file(doc: Mapping[str, Any], *, where: str = "vector file") 
             assert v.get("error_contains"), f"{where}:{name}: error_contains missing"
 
 
-def vector_params(protocol: str, *, kinds: set[str] | None = None) -> list[Any]:
-    """``pytest.param`` per vector (id = vector name), optionally only some kinds."""
+def vector_params(
+    protocol: str,
+    *,
+    kinds: set[str] | None = None,
+    errors: bool | None = None,
+    where: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[Any]:
+    """``pytest.param`` per vector (id = vector name).
+
+    Filters: ``kinds``; ``errors`` True = only error vectors, False = only decodable ones;
+    ``where`` any predicate. Filter here rather than returning early inside a test, so no
+    test case passes without checking anything.
+    """
     doc = load_vector_file(protocol)
     return [
-        pytest.param(v, id=v["name"]) for v in doc["vectors"] if kinds is None or v["kind"] in kinds
+        pytest.param(v, id=v["name"])
+        for v in doc["vectors"]
+        if (kinds is None or v["kind"] in kinds)
+        and (errors is None or ("error" in v) == errors)
+        and (where is None or where(v))
     ]
 
 
@@ -97,6 +112,8 @@ def to_plain(value: Any) -> Any:
         return value.item()
     if isinstance(value, tuple | list):
         return [to_plain(x) for x in value]
+    if isinstance(value, set | frozenset):
+        return sorted(to_plain(x) for x in value)
     if isinstance(value, Mapping):
         return {k: to_plain(x) for k, x in value.items()}
     return value
