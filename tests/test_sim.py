@@ -27,6 +27,12 @@ def _forward_from_mount(acc: np.ndarray, up: np.ndarray, fwd: np.ndarray) -> np.
     return np.degrees(np.arctan2(-(u @ fwd), u @ up))
 
 
+def _lateral_from_mount(acc: np.ndarray, up: np.ndarray, fwd: np.ndarray) -> np.ndarray:
+    """Positive toward the wearer's right (right = forward x up), as dsp.inclination."""
+    u = acc / np.linalg.norm(acc, axis=1)[:, None]
+    return np.degrees(np.arctan2(-(u @ np.cross(fwd, up)), u @ up))
+
+
 def test_same_seed_same_session_other_seed_differs(session: SimSession) -> None:
     again = simulate_session(SHORT, seed=7)
     other = simulate_session(SHORT, seed=8)
@@ -77,6 +83,10 @@ def test_explicit_mounting_recovers_true_forward_angle() -> None:
         err = (est[:n] - p.forward_deg[:n]).reshape(-1, 200).mean(axis=1)
         assert np.median(np.abs(err)) < 1.0
         assert np.percentile(np.abs(err), 95) < 2.5
+        lat = _lateral_from_mount(p.acc_g, p.up, p.forward)
+        lat_err = (lat[:n] - p.lateral_deg[:n]).reshape(-1, 200).mean(axis=1)
+        assert np.median(np.abs(lat_err)) < 1.0
+        assert np.std(p.lateral_deg) > 0.5  # there is lateral motion to get wrong
 
 
 def test_random_mounting_is_a_rotation_and_still_recoverable() -> None:
@@ -92,6 +102,7 @@ def test_random_mounting_is_a_rotation_and_still_recoverable() -> None:
 
 def test_strap_mounting_near_nominal_axes(session: SimSession) -> None:
     for p in session.participants:
+        assert np.linalg.det(p.mount.rotation) == pytest.approx(1.0)  # proper: no mirror
         assert p.forward[2] > np.cos(np.radians(30))  # +z out of the chest
         assert p.up[1] > np.cos(np.radians(30))  # +y up
         # At upright rest the sensor reads the up vector: the mounting is not axis-aligned.

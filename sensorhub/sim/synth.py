@@ -1,13 +1,14 @@
 """Trunk motion and sensor model: plan + time grid -> true angles and accelerometer samples.
 
-Angles are the *projected* sagittal/lateral angles of lean-detection-methods.md §1.2: with body
-axes forward f, left m = up x forward and up v, world-up seen in the body frame is
-``u ∝ v - tan(forward) f - tan(lateral) m``, so ``forward = atan2(-u.f, u.v)`` and
-``lateral = atan2(-u.m, u.v)`` hold exactly (positive forward; positive lateral = toward m,
-the participant's left). Every angle component has analytic first and second derivatives,
-which give the linear acceleration of a sensor ``pivot_radius_m`` above the hip pivot
-(tangential ``r * angle''``, centripetal ``-r * angle'^2``), so a lean also shakes the sensor
-the way a real one does.
+Angles are the *projected* sagittal/lateral angles of lean-detection-methods.md §1.2, with the
+sign conventions of :mod:`sensorhub.dsp.inclination`: with body axes forward f, right
+r = f x up and up v, world-up seen in the body frame is
+``u ∝ v - tan(forward) f - tan(lateral) r``, so ``forward = atan2(-u.f, u.v)`` (positive
+forward) and ``lateral = atan2(-u.r, u.v)`` (positive toward the wearer's right) hold exactly.
+Internally the body frame is stored as (forward, left, up), a right-handed frame.
+Every angle component has analytic first and second derivatives, which give the linear
+acceleration of a sensor ``pivot_radius_m`` above the hip pivot (tangential ``r * angle''``,
+centripetal ``-r * angle'^2``), so a lean also shakes the sensor the way a real one does.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def _rot(axis: int, deg: float) -> F64:
 
 #: Nominal strap mounting, body (forward, left, up) -> device. Assumption, unverified for the
 #: H10 (ble-protocols.md §1.9 says only that Z is roughly normal to the chest): device +z
-#: points out of the chest (forward), +y up, so +x points to the wearer's right.
-NOMINAL_STRAP = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+#: points out of the chest (forward) and +y up, so (right-handed) +x points to the wearer's left.
+NOMINAL_STRAP = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
 
 
 def draw_mount(config: SimConfig, rng: np.random.Generator) -> Mount:
@@ -247,12 +248,12 @@ def body_kinematics(
     # Specific force = gravity reaction (world up in body axes) + linear acceleration.
     force = np.empty((n, 3))
     force[:, 0] = -np.tan(fwd.x * DEG)
-    force[:, 1] = -np.tan(lat.x * DEG)
+    force[:, 1] = np.tan(lat.x * DEG)  # left component; lateral is positive to the right
     force[:, 2] = 1.0
     force /= np.linalg.norm(force, axis=1)[:, None]
     r = config.pivot_radius_m / G0
     force[:, 0] += r * fwd.ddx * DEG
-    force[:, 1] += r * lat.ddx * DEG
+    force[:, 1] -= r * lat.ddx * DEG
     force[:, 2] -= r * ((fwd.dx * DEG) ** 2 + (lat.dx * DEG) ** 2)
     _add_bursts(force, t, _overlapping(gestures, t0, t1))
     _add_bursts(force, t, _overlapping([s.burst for s in shifts], t0, t1))
