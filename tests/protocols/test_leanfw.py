@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pytest
 
 from sensorhub.errors import ControlPointError, DecodeError
 from sensorhub.protocols import leanfw as lf
+
+from .vectors import check_vector, load_vector_file, vector_params
 
 # The worked example of firmware_specs/leanfw-v1.md: seq 0x0102, t = 5 000 000 µs, 100 Hz,
 # ±4 g, two samples (0, 0, 8192) and (-4096, 2048, 8190).
@@ -243,3 +246,31 @@ def test_uuids_share_one_base() -> None:
     assert [u[4:8] for u in (lf.SERVICE_UUID, lf.DATA_UUID, lf.CONTROL_UUID)] == [
         "0001", "0002", "0003"
     ]  # fmt: skip
+
+
+# --- shared vectors (firmware_specs/vectors/leanfw.json) ----------------------------------
+
+VECTOR_DECODERS = {
+    "acc_frame": lf.parse_frame,
+    "acc_block": lambda data: lf.acc_block(lf.parse_frame(data)),
+    "control_request": lf.parse_request,
+    "control_message": lf.parse_control,
+}
+
+
+@pytest.mark.parametrize("vector", vector_params("leanfw"))
+def test_vector(vector: dict[str, Any]) -> None:
+    check_vector(vector, VECTOR_DECODERS)
+
+
+def test_vectors_cover_every_kind_valid_and_malformed() -> None:
+    vectors = load_vector_file("leanfw")["vectors"]
+    valid = {v["kind"] for v in vectors if "expect" in v}
+    malformed = {v["kind"] for v in vectors if "error" in v}
+    assert valid == set(VECTOR_DECODERS)
+    assert malformed == set(VECTOR_DECODERS) - {"acc_block"}  # acc_block reuses acc_frame bytes
+
+
+def test_worked_example_vector_is_the_spec_example() -> None:
+    vectors = {v["name"]: v for v in load_vector_file("leanfw")["vectors"]}
+    assert bytes.fromhex(vectors["worked_example_spec"]["hex"]) == EXAMPLE

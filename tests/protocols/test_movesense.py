@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from sensorhub.errors import DecodeError
 from sensorhub.protocols import movesense as ms
 from sensorhub.protocols.base import STANDARD_GRAVITY
+
+from .vectors import check_vector, load_vector_file, vector_params
 
 # Reference worked example: ref 0x63, ts 123456 ms, (0.5, -9.75, 1.25), (0.25, -9.5, 1.0) m/s².
 ACC_PAYLOAD = bytes.fromhex(
@@ -271,3 +275,53 @@ def test_reassembler_malformed_input_leaves_state_unchanged() -> None:
     with pytest.raises(DecodeError, match="unknown response type 4"):
         r.feed(b"\x04\x01tail")
     assert r.feed(b"\x03\x01tail") == [ms.GspData(1, b"headtail", parts=2)]
+
+
+# --- shared vectors (firmware_specs/vectors/movesense.json) --------------------------------
+
+
+def _acc_two_part(part2: bytes, *, first_hex: str) -> ms.MovesenseAcc:
+    """Reassemble DATA (``first_hex``) + DATA_PART2 (``part2``) and decode /Meas/Acc.
+
+    An orphan is not an exception on the wire (the reassembler returns it as an event); this
+    adapter turns it into a DecodeError so orphan cases can be written as error vectors.
+    """
+    first = bytes.fromhex(first_hex)
+    r = ms.GspReassembler(two_part_refs=(first[1],))
+    events = r.feed(first) + r.feed(part2)
+    for event in events:
+        if isinstance(event, ms.GspOrphan):
+            raise DecodeError(event.reason)
+    [data] = events
+    assert isinstance(data, ms.GspData)
+    assert data.parts == 2
+    return ms.parse_acc_payload(data.payload)
+
+
+VECTOR_DECODERS = {
+    "command": ms.parse_command,
+    "command_result": ms.parse_command_result,
+    "notification": ms.parse_notification,
+    "acc_data": ms.parse_acc_data,
+    "acc_payload": ms.parse_acc_payload,
+    "acc_block": lambda data, rate_hz: ms.acc_block(ms.parse_acc_data(data), rate_hz=rate_hz),
+    "acc_two_part": _acc_two_part,
+}
+
+
+@pytest.mark.parametrize("vector", vector_params("movesense"))
+def test_vector(vector: dict[str, Any]) -> None:
+    check_vector(vector, VECTOR_DECODERS)
+
+
+def test_vectors_cover_every_kind_valid_and_malformed() -> None:
+    vectors = load_vector_file("movesense")["vectors"]
+    valid = {v["kind"] for v in vectors if "expect" in v}
+    malformed = {v["kind"] for v in vectors if "error" in v}
+    assert valid == set(VECTOR_DECODERS)
+    assert malformed == set(VECTOR_DECODERS) - {"acc_block"}  # acc_block reuses acc_data bytes
+
+
+def test_reference_example_vector_matches_reference_bytes() -> None:
+    vectors = {v["name"]: v for v in load_vector_file("movesense")["vectors"]}
+    assert bytes.fromhex(vectors["acc_reference_example"]["hex"]) == ACC_NOTE
