@@ -90,7 +90,9 @@ def signed_bits_needed(values: NDArray[np.int64]) -> int:
     if values.size == 0:
         return 1
     lo, hi = int(values.min()), int(values.max())
-    return max(1, (hi).bit_length() + 1, (-lo - 1).bit_length() + 1)
+    need_hi = hi.bit_length() + 1 if hi > 0 else 1
+    need_lo = (-lo - 1).bit_length() + 1 if lo < 0 else 1
+    return max(need_hi, need_lo)
 
 
 def pack_lsb_fields(values: NDArray[np.int64], width: int) -> bytes:

@@ -297,3 +297,33 @@ def test_acc_block_refuses_non_acc_frames_and_bad_rates() -> None:
     huge = pmd.parse_data_frame(pmd.encode_data_frame([[1, 2, 3]], timestamp_ns=(1 << 64) - 1))
     with pytest.raises(DecodeError, match="int64"):
         pmd.acc_block(huge, 200)
+
+
+@pytest.mark.parametrize(
+    ("values", "bits"),
+    [
+        ([0], 1),
+        ([-1], 1),
+        ([1], 2),
+        ([-2], 2),
+        ([127, -128], 8),
+        ([128], 9),
+        ([-129], 9),
+        ([2**31 - 1], 32),
+        ([-(2**31)], 32),
+        ([], 1),
+    ],
+)
+def test_signed_bits_needed(values: list[int], bits: int) -> None:
+    from sensorhub.protocols._bits import signed_bits_needed
+
+    assert signed_bits_needed(np.array(values, dtype=np.int64)) == bits
+
+
+def test_delta_encoder_picks_the_narrowest_width_per_block() -> None:
+    samples = np.array([[0, 0, 0], [1, -1, 0], [0, 0, 0], [100, 0, 0]])
+    payload = pmd.encode_delta_payload(samples, block_samples=2)
+    widths, counts, _ = _walk_blocks(payload, 6, 3)
+    assert (widths, counts) == ([2, 8], [2, 1])
+    with pytest.raises(ValueError, match="more than 2 bits"):
+        pmd.encode_delta_blocks([0, 0, 0], [(2, np.array([[2, 0, 0]]))], resolution=16)
