@@ -7,11 +7,13 @@ filters downstream see the sampling rate they were designed for:
 * a sample whose timestamp is not later than every earlier one is dropped (``duplicate_time``
   if equal to the latest, ``out_of_order`` if earlier): without a look-ahead buffer a causal
   stage cannot reinsert it, and the clock stage upstream owns re-ordering;
-* a sample whose three values are bit-identical to the previous accepted sample is dropped as a
-  repeated delivery (``repeated_value``, on by default). BLE stacks re-send a stale reading with
-  a fresh receive time (about 6 % of the UMAFall samples); keeping it would put an old value at
-  a new time. A genuinely constant signal loses nothing, since interpolation between its
-  neighbours gives the same value;
+* the first sample whose three values are bit-identical to the previous one is not used as an
+  interpolation knot (``repeated_value``, on by default). BLE stacks re-send a stale reading
+  with a fresh receive time (about 6 % of the UMAFall samples, nearly all single repeats);
+  keeping it would put an old value at a new time. Further repeats in a run are kept: a
+  quantised sensor lying still genuinely repeats its reading, and dropping the whole run would
+  hold back the output until the value changes. A dropped repeat still counts as a sign of
+  life for the gap test;
 * samples with a non-finite value are dropped (``non_finite``);
 * consecutive accepted samples further apart than ``max_gap_s`` are a **break**: no grid point
   is interpolated across, a :class:`Break` is reported, and the next grid sample is flagged as a
@@ -88,38 +90,38 @@ class Resampler:
             raise ValueError("max_gap_s must be at least one sampling period")
         self.drop_repeated_values = drop_repeated_values
         self.stats = ConditioningStats()
-        self._last_t: int | None = None
-        self._last_a: FloatArray | None = None
-        self._next_grid: int = 0
+        self.reset()
 
     def reset(self) -> None:
         """Forget everything (a new stream); the next sample starts a new segment."""
-        self._last_t = None
-        self._last_a = None
+        self._last_t: int | None = None  # last interpolation knot (fresh sample)
+        self._last_a: FloatArray | None = None
+        self._alive_t: int | None = None  # latest accepted time, repeats included
+        self._gap_pending = False  # a gap among accepted samples since the last knot
+        self._repeat_run = 0  # repeats of the same value since the last new value
         self._next_grid = 0
 
     def process(self, t_ns: IntArray, acc: FloatArray) -> ConditionedChunk:
         """Condition one chunk; ``t_ns`` int64 ``(N,)``, ``acc`` float ``(N, 3)``."""
-        t, a = self._accept(np.asarray(t_ns, dtype=np.int64), np.asarray(acc, dtype=np.float64))
+        t, a, new_seg, breaks = self._accept(
+            np.asarray(t_ns, dtype=np.int64), np.asarray(acc, dtype=np.float64)
+        )
         if t.size == 0:
-            return _empty_chunk()
-        # Work on the accepted samples with the carried previous sample prepended.
+            return _empty_chunk(breaks)
+        # Work on the knots with the carried previous knot prepended.
         if self._last_t is None or self._last_a is None:
-            ts, av, fresh = t, a, True
+            ts, av, seg_at = t, a, np.flatnonzero(new_seg)
         else:
             ts = np.concatenate(([self._last_t], t))
             av = np.concatenate((self._last_a[None, :], a))
-            fresh = False
-        gap_at = np.flatnonzero(np.diff(ts) > self.max_gap_ns) + 1
-        starts = np.concatenate(([0], gap_at))
-        ends = np.concatenate((gap_at, [ts.size]))
-        breaks = [Break(int(ts[i - 1]), int(ts[i])) for i in gap_at]
-        self.stats.breaks += len(breaks)
+            seg_at = np.flatnonzero(new_seg) + 1
+        starts = np.concatenate(([0], seg_at[seg_at > 0]))
+        ends = np.concatenate((starts[1:], [ts.size]))
         pieces_t: list[IntArray] = []
         pieces_a: list[FloatArray] = []
         pieces_s: list[BoolArray] = []
-        for k, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-            new_segment = k > 0 or fresh
+        for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+            new_segment = lo in seg_at
             if new_segment:
                 self._next_grid = int(ts[lo])
             grid_t, grid_a = self._interpolate(ts[lo:hi], av[lo:hi])
@@ -135,33 +137,68 @@ class Resampler:
             np.concatenate(pieces_t), np.concatenate(pieces_a), np.concatenate(pieces_s), breaks
         )
 
-    def _accept(self, t: IntArray, a: FloatArray) -> tuple[IntArray, FloatArray]:
-        """Drop late, duplicate-time, non-finite and repeated-value samples (counted)."""
+    def _accept(
+        self, t: IntArray, a: FloatArray
+    ) -> tuple[IntArray, FloatArray, BoolArray, list[Break]]:
+        """Drop late, duplicate-time, non-finite and repeated samples; find gaps.
+
+        Returns the interpolation knots, a flag per knot that starts a new segment, and the
+        breaks. Gaps are measured between all time-accepted samples, repeats included: a
+        repeated delivery still proves that the link was alive.
+        """
         if t.ndim != 1 or a.ndim != 2 or a.shape != (t.size, 3):
             raise ValueError(f"expected t (N,) and acc (N, 3), got {t.shape} and {a.shape}")
         finite = np.isfinite(a).all(axis=1)
         self.stats.non_finite += int(t.size - np.count_nonzero(finite))
         t, a = t[finite], a[finite]
+        no_seg = np.zeros(0, dtype=np.bool_)
         if t.size == 0:
-            return t, a
+            return t, a, no_seg, []
         prev_max = np.maximum.accumulate(t)
         before = np.empty_like(t)
-        before[0] = self._last_t if self._last_t is not None else np.iinfo(np.int64).min
+        before[0] = self._alive_t if self._alive_t is not None else np.iinfo(np.int64).min
         if t.size > 1:
             before[1:] = np.maximum(prev_max[:-1], before[0])
         keep = t > before
         self.stats.duplicate_time += int(np.count_nonzero(t == before))
         self.stats.out_of_order += int(np.count_nonzero(t < before))
         t, a = t[keep], a[keep]
-        if self.drop_repeated_values and t.size:
+        if t.size == 0:
+            return t, a, no_seg, []
+        # Gaps between consecutive accepted samples (the first one against the carried time).
+        first_ever = self._alive_t is None
+        prev_t = np.concatenate(([t[0] if first_ever else self._alive_t], t[:-1]))
+        gap = t - prev_t > self.max_gap_ns
+        breaks = [Break(int(p), int(q)) for p, q in zip(prev_t[gap], t[gap], strict=True)]
+        self.stats.breaks += len(breaks)
+        self._alive_t = int(t[-1])
+        fresh = np.ones(t.size, dtype=np.bool_)
+        if self.drop_repeated_values:
             prev = np.empty_like(a)
             prev[1:] = a[:-1]
             prev[0] = self._last_a if self._last_a is not None else np.nan
-            fresh = (a != prev).any(axis=1)
+            repeat = ~(a != prev).any(axis=1)
+            # Length of the run of repeats ending at each sample (carried across chunks).
+            idx = np.arange(t.size)
+            last_new = np.maximum.accumulate(np.where(repeat, -1, idx))
+            run = np.where(last_new >= 0, idx - last_new, idx + 1 + self._repeat_run)
+            self._repeat_run = int(run[-1])
+            fresh = run != 1  # only the first repeat of a run is a stale delivery
             self.stats.repeated_value += int(t.size - np.count_nonzero(fresh))
-            t, a = t[fresh], a[fresh]
-        self.stats.accepted += int(t.size)
-        return t, a
+        # A knot starts a segment if a gap occurred since the previous knot.
+        gaps_so_far = np.cumsum(gap) + int(self._gap_pending)
+        knot_gaps = gaps_so_far[fresh]
+        prev_knot_gaps = np.concatenate(([0], knot_gaps[:-1]))
+        new_seg = knot_gaps > prev_knot_gaps
+        if first_ever and new_seg.size:
+            new_seg[0] = True
+        if fresh.any():
+            last_knot = int(np.flatnonzero(fresh)[-1])
+            self._gap_pending = bool(gap[last_knot + 1 :].any())
+        else:
+            self._gap_pending = bool(gaps_so_far[-1] > 0)
+        self.stats.accepted += int(np.count_nonzero(fresh))
+        return t[fresh], a[fresh], new_seg, breaks
 
     def _interpolate(self, ts: IntArray, av: FloatArray) -> tuple[IntArray, FloatArray]:
         """Grid points in ``[next_grid, ts[-1]]`` from the samples of one segment."""
@@ -180,10 +217,10 @@ class Resampler:
         return grid, out
 
 
-def _empty_chunk() -> ConditionedChunk:
+def _empty_chunk(breaks: list[Break]) -> ConditionedChunk:
     return ConditionedChunk(
         np.empty(0, dtype=np.int64),
         np.empty((0, 3), dtype=np.float64),
         np.empty(0, dtype=np.bool_),
-        [],
+        breaks,
     )

@@ -29,6 +29,8 @@ def _jittery(seed: int, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     t = np.cumsum(rng.integers(1, 90, size=n)) * MS
     a = rng.normal(size=(n, 3))
+    for i in np.flatnonzero(rng.random(n) < 0.1):  # stale repeats, some in long runs
+        a[i : i + rng.integers(1, 30)] = a[i - 1]
     a[rng.random(n) < 0.05] = np.nan  # some non-finite samples
     t[rng.random(n) < 0.05] -= 200 * MS  # some late samples
     return t.astype(np.int64), a
@@ -61,7 +63,7 @@ def test_duplicates_out_of_order_and_repeats_are_dropped_and_counted() -> None:
     out = r.process(t, a.astype(float))
     assert (r.stats.duplicate_time, r.stats.out_of_order, r.stats.repeated_value) == (1, 1, 1)
     assert r.stats.accepted == 4
-    # 20 ms carried the repeated (stale) value; it is interpolated from 10 ms and 30 ms instead.
+    # 20 ms carried a repeated (stale) value; it is interpolated from 10 ms and 30 ms instead.
     assert out.acc[:, 0].tolist() == [0, 1, 2, 3, 4]
 
 
@@ -96,3 +98,15 @@ def test_real_recording_gives_uniform_grid() -> None:
     assert np.all(np.diff(out.t_ns) == 50 * MS)
     assert out.acc.shape == (out.t_ns.size, 3)
     assert abs(out.t_ns.size - 20 * (d[-1, 0] - d[0, 0]) / 1000) <= 1
+
+
+def test_constant_signal_is_not_a_break() -> None:
+    """A quantised sensor lying still repeats its reading; the link is alive, no break."""
+    t = np.arange(300, dtype=np.int64) * 20 * MS
+    a = np.tile([0.0, 0.0, 1.0], (300, 1))
+    a[150:] = [0.0, 0.001, 1.0]
+    r = Resampler(50.0, max_gap_s=1.0)
+    out = r.process(t, a)
+    assert out.breaks == []
+    assert out.t_ns.size == 300
+    assert r.stats.repeated_value == 2  # only the first repeat of each run
