@@ -167,7 +167,9 @@ class Resampler:
             return t, a, no_seg, []
         # Gaps between consecutive accepted samples (the first one against the carried time).
         first_ever = self._alive_t is None
-        prev_t = np.concatenate(([t[0] if first_ever else self._alive_t], t[:-1]))
+        prev_t: IntArray = np.empty_like(t)
+        prev_t[0] = t[0] if self._alive_t is None else self._alive_t
+        prev_t[1:] = t[:-1]
         gap = t - prev_t > self.max_gap_ns
         breaks = [Break(int(p), int(q)) for p, q in zip(prev_t[gap], t[gap], strict=True)]
         self.stats.breaks += len(breaks)
