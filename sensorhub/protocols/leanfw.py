@@ -32,6 +32,7 @@ __all__ = [
     "CONTROL_UUID",
     "DATA_UUID",
     "FRAME_ACC_XYZ_INT16",
+    "FRAME_PERIOD_MAX_MS",
     "HEADER_LEN",
     "MAX_T_US",
     "NAME_PREFIX",
@@ -65,6 +66,7 @@ __all__ = [
     "quantize",
     "range_code",
     "rate_code",
+    "samples_per_frame",
     "seq_delta",
     "validate_request",
 ]
@@ -80,6 +82,8 @@ HEADER_LEN = 14
 SAMPLE_LEN = 6
 #: Largest valid first-sample time (µs, ~285 years): keeps ns in int64 and µs exact in float64.
 MAX_T_US = (1 << 53) - 1
+#: A regular frame spans at most this long (first to last sample + 1 period).
+FRAME_PERIOD_MAX_MS = 200
 
 #: rate code -> nominal sample rate in Hz
 RATE_CODES: dict[int, int] = {1: 25, 2: 50, 3: 100, 4: 200, 5: 400}
@@ -116,6 +120,15 @@ def max_samples_per_frame(att_mtu: int) -> int:
     if not 23 <= att_mtu <= 517:
         raise ValueError(f"ATT_MTU must be 23..517, got {att_mtu}")
     return (att_mtu - 3 - HEADER_LEN) // SAMPLE_LEN
+
+
+def samples_per_frame(rate_hz: int, att_mtu: int) -> int:
+    """Samples in a regular frame: min(MTU capacity, rate x 200 ms), per leanfw-v1.md.
+
+    The 200 ms cap bounds latency at low rates (25 Hz -> 5 samples, 5 frames/s).
+    """
+    rate_code(rate_hz)
+    return min(max_samples_per_frame(att_mtu), rate_hz * FRAME_PERIOD_MAX_MS // 1000)
 
 
 def seq_delta(prev: int, seq: int) -> int:

@@ -14,10 +14,10 @@ from sensorhub.protocols import leanfw as lf
 from .vectors import check_vector, load_vector_file, vector_params
 
 # The worked example of firmware_specs/leanfw-v1.md: seq 0x0102, t = 5 000 000 µs, 100 Hz,
-# ±4 g, two samples (0, 0, 8192) and (-4096, 2048, 8190).
+# ±4 g, two samples: upright (0, 8192, 0) and leaning forward 30° (16, 7095, -4096).
 EXAMPLE = bytes.fromhex(
     "11" "0201" "404b4c0000000000" "03" "02" "02"
-    "000000000020" "00f00008fe1f"
+    "000000200000" "1000b71b00f0"
 )  # fmt: skip
 
 
@@ -25,12 +25,12 @@ def test_worked_example_decodes() -> None:
     frame = lf.parse_frame(EXAMPLE)
     assert (frame.seq, frame.t_first_us, frame.rate_hz, frame.range_g) == (258, 5_000_000, 100, 4)
     assert frame.samples.dtype == np.int16
-    assert frame.samples.tolist() == [[0, 0, 8192], [-4096, 2048, 8190]]
-    assert frame.acc_g().tolist() == [[0.0, 0.0, 1.0], [-0.5, 0.25, 8190 / 8192]]
+    assert frame.samples.tolist() == [[0, 8192, 0], [16, 7095, -4096]]
+    assert frame.acc_g().tolist() == [[0.0, 1.0, 0.0], [16 / 8192, 7095 / 8192, -0.5]]
 
 
 def test_worked_example_encodes() -> None:
-    samples = [[0, 0, 8192], [-4096, 2048, 8190]]
+    samples = [[0, 8192, 0], [16, 7095, -4096]]
     assert (
         lf.encode_frame(seq=258, t_first_us=5_000_000, rate_hz=100, range_g=4, samples=samples)
         == EXAMPLE
@@ -42,7 +42,7 @@ def test_acc_block_times_and_seq() -> None:
     assert block.seq == 258
     assert block.t_device_ns.dtype == np.int64
     assert block.t_device_ns.tolist() == [5_000_000_000, 5_010_000_000]
-    assert block.acc_g[0].tolist() == [0.0, 0.0, 1.0]
+    assert block.acc_g[0].tolist() == [0.0, 1.0, 0.0]
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,15 @@ def test_scale_is_range_over_32768(range_g: int, lsb_g: float) -> None:
 def test_max_samples_per_frame(mtu: int, n: int) -> None:
     assert lf.max_samples_per_frame(mtu) == n
     assert lf.HEADER_LEN + 6 * n <= mtu - 3 < lf.HEADER_LEN + 6 * (n + 1)
+
+
+@pytest.mark.parametrize(
+    ("rate", "mtu", "n"),
+    [(25, 247, 5), (50, 247, 10), (100, 247, 20), (200, 247, 38), (400, 247, 38),
+     (200, 185, 28), (100, 23, 1), (25, 23, 1)],
+)  # fmt: skip
+def test_samples_per_frame_caps_latency_at_200_ms(rate: int, mtu: int, n: int) -> None:
+    assert lf.samples_per_frame(rate, mtu) == n
 
 
 def test_max_samples_rejects_impossible_mtu() -> None:
