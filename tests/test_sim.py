@@ -10,8 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sensorhub.dsp.detector import DetectorConfig, detect
+from sensorhub.dsp.episodes import LevelSpec
+from sensorhub.dsp.inclination import calibrate_mounting
 from sensorhub.errors import ConfigError
-from sensorhub.sim import ConversationStream, SimConfig, SimSession, simulate_session
+from sensorhub.sim import ConversationStream, SimConfig, SimSession, TruthEpisode, simulate_session
+from sensorhub.sim.score import score_events
 
 SHORT = SimConfig(duration_s=180.0)
 QUIET = SimConfig(duration_s=180.0, gesture_interval_s=0.0, shift_acc_g=(0.0, 0.0))
@@ -235,3 +239,55 @@ def test_four_participants_form_two_dyads() -> None:
     for p in s.participants:
         for e in p.episodes:
             assert e.response_to is None or e.response_to[0] == p.partner
+
+
+# --- scoring, and the detector on simulated conversations ---------------------------------
+
+
+def _ep(start: float, end: float, peak: float) -> TruthEpisode:
+    return TruthEpisode(
+        0, 0, "forward", start - 0.5, start, end, end + 0.5, peak, 0, 0, 0.1, 0, peak_deg=peak
+    )
+
+
+def test_score_events_counts_hits_misses_false_alarms_and_dont_care() -> None:
+    truth = [_ep(10, 20, 30), _ep(40, 50, 12), _ep(70, 80, 25)]
+    detected = [(10.4, 20.5), (40.2, 49.0), (100.0, 105.0), (71.5, 80.0)]
+    s = score_events(truth, detected, lambda e: e.peak_deg >= 15)
+    assert (s.positives, s.hits, s.ignored, s.false_alarms) == (2, 1, 1, 2)
+    assert s.precision == pytest.approx(1 / 3)
+    assert s.recall == pytest.approx(0.5)
+    assert s.onset_errors_s == pytest.approx((0.4,))
+    assert s.offset_errors_s == pytest.approx((0.5,))
+
+
+def test_calibration_protocol_gives_an_upright_then_a_lean_pose() -> None:
+    cfg = SimConfig(duration_s=40.0, calibration_pose_deg=30.0, settle_s=25.0)
+    p = simulate_session(cfg, seed=1).participants[0]
+    t = p.t_true_ns / 1e9
+    assert abs(p.forward_deg[(t > 2) & (t < 9.5)].mean()) < 3.0
+    assert p.forward_deg[(t > 12) & (t < 17)].mean() == pytest.approx(30.0, abs=3.0)
+    assert p.episodes[0].direction == "calibration"
+    with pytest.raises(ConfigError, match="settle_s"):
+        SimConfig(calibration_pose_deg=30.0)
+
+
+@pytest.mark.parametrize("seed", [101, 202])
+def test_detector_finds_simulated_leans_of_15_deg_and_more(seed: int) -> None:
+    """Pins the bench/eval_sim.py result: F1 >= 0.95 for leans >= 15 deg (subtle level)."""
+    cfg = SimConfig(duration_s=300.0)
+    levels = (LevelSpec("subtle", "forward", 10.0, 6.0),)
+    total = None
+    for p in simulate_session(cfg, seed).participants:
+        cal = calibrate_mounting(p.up.tolist(), p.forward.tolist())
+        chunk = detect(p.t_true_ns, p.acc_g, cal, DetectorConfig(levels=levels))
+        found = [(e.onset_ns / 1e9, e.end_ns / 1e9) for e in chunk.ended if e.level == "subtle"]
+        truth = [e for e in p.episodes if e.direction == "forward"]
+        score = score_events(
+            truth, found, lambda e: e.peak_deg >= 15.0 and e.end_s < cfg.duration_s - 1
+        )
+        total = score if total is None else total + score
+    assert total is not None
+    assert total.positives >= 10
+    assert total.f1 >= 0.95
+    assert total.median_abs_onset_s() < 0.5

@@ -35,6 +35,11 @@ class SimConfig:
     #: Quiet upright start (no leans, shifts or gestures) so a still period exists for
     #: calibration, as in a lab protocol that asks people to sit still first.
     settle_s: float = 15.0
+    #: If > 0, each participant starts with a two-pose calibration protocol: upright and still
+    #: for 10 s, then a deliberate forward lean of this many degrees (see
+    #: :data:`~sensorhub.sim.plan.CALIBRATION_UPRIGHT_S` / ``CALIBRATION_LEAN_S`` for the
+    #: still windows), back upright by 19 s. Needs ``settle_s >= 25``.
+    calibration_pose_deg: float = 0.0
 
     # --- sensor (Polar H10 ACC stream: 200 Hz, 16 bit, +-8 g, samples in whole mG) ---
     fs_hz: float = 200.0
@@ -102,6 +107,8 @@ class SimConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"SimConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.calibration_pose_deg > 0 and self.settle_s < 25.0:
+            raise ConfigError("SimConfig.settle_s must be >= 25 with calibration_pose_deg")
         if self.n_participants < 1:
             raise ConfigError(f"SimConfig.n_participants must be >= 1, got {self.n_participants}")
         if not 0.0 <= self.response_prob <= 1.0:
@@ -118,5 +125,7 @@ class SimConfig:
             raise ConfigError("SimConfig interval means must be >= 0 (0 disables)")
         if self.gesture_s[1] > 10.0 or self.shift_s[1] > 10.0 or self.gesture_s[0] <= 0:
             raise ConfigError("SimConfig.gesture_s and shift_s must lie in (0, 10] s")
+        if self.shift_s[0] <= 0 or self.ramp_s[0] <= 0:
+            raise ConfigError("SimConfig.shift_s and ramp_s must be > 0")
         if abs(self.lean_depth_deg[1]) >= 80 or abs(self.backward_depth_deg[1]) >= 80:
             raise ConfigError("SimConfig lean depths must stay below 80 deg")

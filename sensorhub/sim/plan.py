@@ -21,9 +21,21 @@ import numpy as np
 
 from sensorhub.sim.config import SimConfig
 
-__all__ = ["Burst", "Planner", "PostureShift", "TruthEpisode", "partner_of"]
+__all__ = [
+    "CALIBRATION_LEAN_S",
+    "CALIBRATION_UPRIGHT_S",
+    "Burst",
+    "Planner",
+    "PostureShift",
+    "TruthEpisode",
+    "partner_of",
+]
 
-Direction = Literal["forward", "backward"]
+Direction = Literal["forward", "backward", "calibration"]
+
+#: Still windows (session s) of the optional calibration protocol: upright, then leaning.
+CALIBRATION_UPRIGHT_S = (2.0, 9.5)
+CALIBRATION_LEAN_S = (12.0, 17.0)
 
 #: Plan this far beyond any requested time: a response may begin up to ~1 s *before* its
 #: leader's onset ramp (the lag is measured between half-depth times), so a block must not
@@ -105,6 +117,11 @@ class PostureShift:
     burst: Burst
 
 
+def _calibration_episode(p: int, depth: float) -> TruthEpisode:
+    """The protocol's deliberate lean: ramps 10-11.5 s and 17.5-19 s, no sway."""
+    return TruthEpisode(p, 0, "calibration", 10.0, 10.75, 18.25, 19.0, depth, 0.0, 0.0, 0.1, 0.0)
+
+
 def _unit(rng: np.random.Generator, vertical_scale: float) -> tuple[float, float, float]:
     v = rng.normal(size=3) * np.array([1.0, 1.0, vertical_scale])
     v /= float(np.linalg.norm(v)) or 1.0
@@ -124,6 +141,9 @@ class Planner:
         self.shifts: list[list[PostureShift]] = [[] for _ in range(n)]
         self.gestures: list[list[Burst]] = [[] for _ in range(n)]
         self._queue: list[tuple[float, int, int]] = []  # (time, kind 0=fwd 1=back, p)
+        if config.calibration_pose_deg > 0:
+            for p in range(n):
+                self.episodes[p].append(_calibration_episode(p, config.calibration_pose_deg))
         lo, hi = config.onset_interval_s
         for p in range(n):
             first = config.settle_s + float(self._lean_rng.uniform(0.0, hi - lo))
