@@ -17,6 +17,7 @@ __all__ = [
     "BATTERY_LEVEL_UUID",
     "BATTERY_SERVICE_UUID",
     "BODY_SENSOR_LOCATION_UUID",
+    "CLI_DECODERS",
     "DEVICE_INFORMATION_SERVICE_UUID",
     "DEVICE_INFO_STRING_UUIDS",
     "FIRMWARE_REVISION_UUID",
@@ -243,3 +244,13 @@ def encode_pnp_id(pnp: PnpId) -> bytes:
         )
     except (OverflowError, ValueError) as exc:
         raise ValueError(f"PnP ID field out of range: {pnp}") from exc
+
+
+#: Decoders ``sensorhub decode --protocol NAME`` offers (see sensorhub.commands.decode).
+CLI_DECODERS = {
+    "heart-rate": parse_heart_rate,
+    "battery-level": parse_battery_level,
+    "device-info": parse_device_info_string,
+    "body-sensor-location": parse_body_sensor_location,
+    "pnp-id": parse_pnp_id,
+}

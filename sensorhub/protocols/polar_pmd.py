@@ -66,6 +66,7 @@ from sensorhub.protocols._pmd_delta import (
 from sensorhub.protocols.base import AccBlock
 
 __all__ = [
+    "CLI_DECODERS",
     "CP_FEATURES",
     "CP_MEASUREMENT_STOPPED",
     "CP_RESPONSE",
@@ -326,3 +327,12 @@ def acc_block(
     back = np.rint(np.arange(n - 1, -1, -1, dtype=np.float64) * (1e9 / sample_rate_hz))
     times = np.int64(frame.timestamp_ns) - back.astype(np.int64)
     return AccBlock(t_device_ns=times, acc_g=frame.samples.astype(np.float64) * g_per_lsb)
+
+
+#: Decoders ``sensorhub decode --protocol NAME`` offers (see sensorhub.commands.decode).
+CLI_DECODERS = {
+    "polar-pmd": parse_data_frame,
+    "polar-pmd-delta": decode_delta_payload,
+    "polar-pmd-cp": parse_cp_message,
+    "polar-pmd-request": parse_request,
+}

@@ -135,3 +135,15 @@ def test_heart_rate_round_trips(
     hr = gatt.HeartRate(bpm=bpm, contact=contact, energy_kj=energy, rr_raw=rr, uint16=uint16)
     decoded = gatt.parse_heart_rate(gatt.encode_heart_rate(hr))
     assert decoded == gatt.HeartRate(bpm, contact, energy, rr, uint16 or bpm > 0xFF)
+
+
+def test_decode_command_prints_heart_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from sensorhub.cli import main
+
+    assert main(["decode", "--protocol", "heart-rate", "10 48 2b 03 1f 03"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["bpm"], out["rr_intervals_s"]) == (72, [811 / 1024, 799 / 1024])
+    assert main(["decode", "--protocol", "battery-level", "65"]) == 1
+    assert "above 100" in capsys.readouterr().err

@@ -327,3 +327,56 @@ def test_delta_encoder_picks_the_narrowest_width_per_block() -> None:
     assert (widths, counts) == ([2, 8], [2, 1])
     with pytest.raises(ValueError, match="more than 2 bits"):
         pmd.encode_delta_blocks([0, 0, 0], [(2, np.array([[2, 0, 0]]))], resolution=16)
+
+
+# --------------------------------------------------------------------------- decode command
+
+
+def test_decode_command_prints_a_frame_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from sensorhub.cli import main
+
+    code = main(["decode", "--protocol", "polar-pmd", "02 ea54a2428b455208 01", "45ffe4ffb503"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"] == "polar-pmd"
+    assert out["samples"] == [[-187, -28, 949]]
+    assert (out["timestamp_ns"], out["unit"], out["compressed"]) == (
+        599618164814402794,
+        "mG",
+        False,
+    )
+
+    assert main(["decode", "--protocol", "polar-pmd-cp", "0f:05:00"]) == 0
+    assert json.loads(capsys.readouterr().out)["measurement_types"] == [0, 2]
+    args = ["decode", "--protocol", "polar-pmd-delta", "--param", "channels=3"]
+    assert main([*args, "--param", "resolution=16", "f1ff1400f003", "06017b0f08"]) == 0
+    assert json.loads(capsys.readouterr().out)["value"] == [[-15, 20, 1008], [-20, 17, 1008]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--protocol", "polar-pmd", "0265"], "header alone needs 10"),
+        (["--protocol", "polar-pmd", "0x0g"], "not a hex digit"),
+        (["--protocol", "polar-pmd", "020"], "odd number"),
+        (["--protocol", "polar-pmd", "--param", "nope", "00"], "KEY=VALUE"),
+        (["--protocol", "polar-pmd", "--param", "speed=2", "00"], "unexpected keyword"),
+    ],
+)
+def test_decode_command_reports_bad_input(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sensorhub.cli import main
+
+    assert main(["decode", *argv]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_decode_command_finds_decoders_in_protocol_modules() -> None:
+    from sensorhub.commands.decode import discover_decoders
+
+    found = discover_decoders()
+    assert found["polar-pmd"] is pmd.parse_data_frame
+    assert found["heart-rate"].__module__ == "sensorhub.protocols.gatt"
