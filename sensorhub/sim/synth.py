@@ -13,6 +13,8 @@ centripetal ``-r * angle'^2``), so a lean also shakes the sensor the way a real 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -240,10 +242,17 @@ def body_kinematics(
     for amp, hz, phase, axis in bg.wander:
         (fwd if axis == 0 else lat).add_sine(t, amp, hz, phase)
     t0, t1 = float(t[0]), float(t[-1])
-    for ep in episodes:
-        if ep.offset_end_s >= t0 and ep.onset_begin_s <= t1:
-            _add_episode(fwd, lat, t, ep)
-    _add_shifts(fwd, lat, t, [s for s in shifts if s.begin_s <= t1])
+    # Event lists grow without bound in a stream: only look at the events near this block.
+    # A participant's episodes are disjoint and sorted, so their ends are sorted too.
+    first = bisect.bisect_left(episodes, t0, key=lambda e: e.offset_end_s)
+    for ep in itertools.islice(episodes, first, None):
+        if ep.onset_begin_s > t1:
+            break
+        _add_episode(fwd, lat, t, ep)
+    # Shifts are sequential: the one in force at t0 carries the baseline reached before it.
+    lo = max(bisect.bisect_right(shifts, t0, key=lambda s: s.begin_s) - 1, 0)
+    near = shifts[lo : bisect.bisect_right(shifts, t1, key=lambda s: s.begin_s)]
+    _add_shifts(fwd, lat, t, near)
 
     # Specific force = gravity reaction (world up in body axes) + linear acceleration.
     force = np.empty((n, 3))
@@ -256,5 +265,5 @@ def body_kinematics(
     force[:, 1] -= r * lat.ddx * DEG
     force[:, 2] -= r * ((fwd.dx * DEG) ** 2 + (lat.dx * DEG) ** 2)
     _add_bursts(force, t, _overlapping(gestures, t0, t1))
-    _add_bursts(force, t, _overlapping([s.burst for s in shifts], t0, t1))
+    _add_bursts(force, t, [s.burst for s in near])
     return fwd.x, lat.x, force
