@@ -12,7 +12,8 @@ from sensorhub.sources.virtual.world import VirtualRadio
 
 @pytest.fixture
 def radio_config() -> RadioConfig:
-    return RadioConfig(supervision_timeout_s=0.3)
+    """The shortest connection interval BLE allows (quick discovery), a short timeout."""
+    return RadioConfig(connection_interval_s=0.0075, supervision_timeout_s=0.3)
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ Build a radio with sensors (motion: :mod:`.motion`; kinds: :mod:`.polar_h10`,
     async with VirtualRadio(RadioConfig(), sensors=sensors) as radio:
         ...  # more with `await radio.add(sensor)`
 
-    # or: radio = await make_radio(["polar_h10", "polar_h10", "movesense", "leanfw"])
+    # or: make_sensors(["polar_h10", "polar_h10", "movesense", "leanfw"])
+    # or, for a demo: sensors, stream = conversation_sensors(4, seed=1)
 
 Hand bleak the backend classes (``radio=`` is optional: without it the backend uses the radio
 opened in the current context, or the only open one)::
@@ -45,20 +46,33 @@ silenced and dropped, so a test can account for every frame.
 from __future__ import annotations
 
 from .backend import VirtualClient, VirtualScanner
+from .fleet import SENSOR_KINDS, conversation_sensors, make_sensors
+from .leanfw import LeanSensor
 from .motion import ConstantPosture, CsvMotion, MotionSource, as_motion_source
+from .movesense import Movesense
+from .polar_h10 import PolarH10
 from .radio import LEGACY_ADV_MAX_BYTES, RadioConfig, RadioLink
+from .sensor import SensorStats, VirtualSensor
 from .world import VirtualRadio, current_radio
 
 __all__ = [
     "LEGACY_ADV_MAX_BYTES",
+    "SENSOR_KINDS",
     "ConstantPosture",
     "CsvMotion",
+    "LeanSensor",
     "MotionSource",
+    "Movesense",
+    "PolarH10",
     "RadioConfig",
     "RadioLink",
+    "SensorStats",
     "VirtualClient",
     "VirtualRadio",
     "VirtualScanner",
+    "VirtualSensor",
     "as_motion_source",
+    "conversation_sensors",
     "current_radio",
+    "make_sensors",
 ]
