@@ -251,7 +251,8 @@ def _bins(seconds: float, cfg: DyadConfig) -> int:
 class Baseline:
     """An observed value against its time-shift surrogate distribution.
 
-    ``p_value`` is one-sided, ``(1 + #{surrogate >= observed}) / (1 + n)``.
+    ``p_value`` is one-sided, ``(1 + #{surrogate >= observed}) / (1 + n)``, except for the
+    direction index, where it is two-sided (``|surrogate| >= |observed|``).
     """
 
     observed: float
@@ -260,12 +261,14 @@ class Baseline:
     p_value: float
 
     @classmethod
-    def of(cls, observed: float, surrogates: Sequence[float]) -> Baseline:
+    def of(cls, observed: float, surrogates: Sequence[float], two_sided: bool = False) -> Baseline:
+        """``two_sided``: p from ``|surrogate| >= |observed|`` (for signed indices around 0)."""
         s = np.asarray(surrogates, dtype=np.float64)
         s = s[np.isfinite(s)]
         if s.size == 0 or not math.isfinite(observed):
             return cls(observed, math.nan, math.nan, math.nan)
-        p = (1 + int(np.sum(s >= observed))) / (1 + s.size)
+        beyond = np.abs(s) >= abs(observed) if two_sided else s >= observed
+        p = (1 + int(np.sum(beyond))) / (1 + s.size)
         return cls(observed, float(s.mean()), float(s.std()), p)
 
     @property
@@ -312,8 +315,13 @@ def _direction(ab: int, ba: int) -> float:
 class DyadTracker:
     """Streaming dyad measures for partners A (0) and B (1); see the module docstring.
 
-    Every input method returns the events it caused. Call :meth:`finish` at the end, then
-    :meth:`summary` for whole-session measures with surrogate baselines.
+    Every input method returns the events it caused. Per processed chunk of a partner's
+    pipeline, hand on its episode starts/ends *before* its angles (the angles move the
+    re-order watermark). Call :meth:`finish` at the end, then :meth:`summary` for
+    whole-session measures with surrogate baselines (a summary before ``finish`` covers the
+    events released so far and counts open episodes up to the current end).
+    Memory grows with the session (10 bin values per second per partner, one record per
+    episode and window): fine for sessions of hours, not for weeks.
     """
 
     def __init__(self, config: DyadConfig | None = None) -> None:
@@ -350,6 +358,8 @@ class DyadTracker:
         last = self._last[who]
         if (last is not None and t[0] <= last) or np.any(np.diff(t) <= 0):
             raise ValueError("angles: times must increase strictly across calls")
+        if t[0] < self.config.t0_ns:
+            raise ValueError(f"angles: time {int(t[0])} ns is before t0_ns {self.config.t0_ns}")
         bins = (t - self.config.t0_ns) // self._bin_ns
         cuts = np.flatnonzero(np.diff(bins)) + 1
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, t.size], strict=True):
@@ -538,7 +548,7 @@ class DyadTracker:
             onsets=(int(on[0].size), int(on[1].size)),
             followed=(Baseline.of(float(ab.size), sur_ab), Baseline.of(float(ba.size), sur_ba)),
             median_follow_lag_s=(_median_s(ab), _median_s(ba)),
-            direction_index=Baseline.of(_direction(ab.size, ba.size), sur_dir),
+            direction_index=Baseline.of(_direction(ab.size, ba.size), sur_dir, two_sided=True),
             wcc_windows=len(self.windows),
             wcc_mean_peak_z=Baseline.of(_mean(peak_z), sur_z),
             wcc_mean_peak_r=_mean(np.array([w.peak_r for w in self.windows])),

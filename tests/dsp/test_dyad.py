@@ -339,3 +339,19 @@ def test_nan_angles_make_windows_invalid_not_wrong() -> None:
     assert wins
     assert all(e.t_ns >= 55 * S for e in wins)
     assert all(math.isclose(e.peak_r, 1.0, abs_tol=1e-9) for e in wins)
+
+
+def test_baseline_p_values() -> None:
+    from sensorhub.dsp.dyad import Baseline
+
+    sur = [-0.5, -0.2, 0.0, 0.1, 0.3, 0.6]
+    assert Baseline.of(0.4, sur).p_value == pytest.approx(2 / 7)  # one-sided: only 0.6
+    assert Baseline.of(-0.4, sur, two_sided=True).p_value == pytest.approx(3 / 7)  # -0.5, 0.6
+    assert math.isnan(Baseline.of(1.0, []).p_value)
+    assert Baseline.of(0.4, sur).z == pytest.approx((0.4 - np.mean(sur)) / np.std(sur))
+
+
+def test_angles_before_t0_are_refused() -> None:
+    tr = DyadTracker(DyadConfig(t0_ns=10 * S))
+    with pytest.raises(ValueError, match="before t0_ns"):
+        tr.angles(0, np.array([5 * S], np.int64), np.array([1.0]))
