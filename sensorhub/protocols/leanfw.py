@@ -352,6 +352,8 @@ def validate_request(data: bytes) -> RequestCheck:
     Returns the status to answer with: UNKNOWN_OPCODE, INVALID_LENGTH (wrong parameter
     count), INVALID_PARAMETER (unknown rate/range code) or OK with the parsed request. State
     checks (ALREADY_IN_STATE, INVALID_STATE, BUSY, LOW_BATTERY) are the device's business.
+    An empty write comes back as INVALID_LENGTH with opcode 0; the spec has the firmware
+    refuse it at the ATT level instead (error 0x0D, no indication).
     """
     if not data:
         return RequestCheck(0, Status.INVALID_LENGTH, None, "empty write")

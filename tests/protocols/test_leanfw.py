@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from sensorhub.errors import ControlPointError, DecodeError
 from sensorhub.protocols import leanfw as lf
 
-from .vectors import check_vector, load_vector_file, vector_params
+from .vectors import VECTORS_DIR, check_vector, load_vector_file, vector_params
 
 # The worked example of firmware_specs/leanfw-v1.md: seq 0x0102, t = 5 000 000 µs, 100 Hz,
 # ±4 g, two samples: upright (0, 8192, 0) and leaning forward 30° (16, 7095, -4096).
@@ -283,3 +284,40 @@ def test_vectors_cover_every_kind_valid_and_malformed() -> None:
 def test_worked_example_vector_is_the_spec_example() -> None:
     vectors = {v["name"]: v for v in load_vector_file("leanfw")["vectors"]}
     assert bytes.fromhex(vectors["worked_example_spec"]["hex"]) == EXAMPLE
+
+
+# --- the spec's examples are the code's -------------------------------------------------------
+
+SPEC = VECTORS_DIR.parent / "leanfw-v1.md"
+
+
+def _section(title: str) -> str:
+    text = SPEC.read_text(encoding="utf-8")
+    start = text.index(title)
+    return text[start : text.index("\n#", start + 1)]
+
+
+def test_spec_worked_example_is_the_example_frame() -> None:
+    block = _section("### 5.7 Worked example").split("```")[1]
+    assert bytes.fromhex(block) == EXAMPLE
+
+
+def test_spec_example_exchange_parses() -> None:
+    rows = re.findall(r"^\| `([0-9a-f ]+)` \| `([0-9a-f ]+)` \|", _section("### 6.5"), re.M)
+    assert len(rows) == 8
+    for request, answer in rows:
+        check = lf.validate_request(bytes.fromhex(request))
+        response = lf.parse_control(bytes.fromhex(answer))
+        assert isinstance(response, lf.ControlResponse)
+        assert response.opcode == check.opcode
+        if check.status is not lf.Status.OK:
+            assert response.status is check.status
+
+
+def test_spec_advertising_example_fits_legacy_advertising() -> None:
+    text = _section("### 3.2 Scan response")
+    adv = bytes.fromhex(re.search(r"ADV:\s+([0-9a-f ]+)\n", text).group(1))  # type: ignore[union-attr]
+    scan = bytes.fromhex(re.search(r"scan response:\s+([0-9a-f ]+)\n", text).group(1))  # type: ignore[union-attr]
+    assert (len(adv), len(scan)) == (24, 16)
+    assert adv[5:21] == uuid.UUID(lf.SERVICE_UUID).bytes[::-1]
+    assert scan[2:11].decode("ascii").startswith(lf.NAME_PREFIX)
