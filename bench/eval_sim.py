@@ -28,7 +28,8 @@ compared with the same analysis of the truth (true angle, true episodes), and ea
 response (who led whom, with its lag) is looked for among the detected ``OnsetFollowed``
 events.
 
-Usage: ``.venv/bin/python bench/eval_sim.py [--sessions 10] [--minutes 10] [--surrogates 100]``
+Usage: ``.venv/bin/python bench/eval_sim.py [--sessions 10] [--minutes 10] [--surrogates 100]
+[--first-seed 0] [--stress]``
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -68,8 +69,19 @@ ROWS = (
 )
 
 
-def sim_config(minutes: float) -> SimConfig:
-    return SimConfig(duration_s=60.0 * minutes, calibration_pose_deg=30.0, settle_s=25.0)
+def sim_config(minutes: float, stress: bool = False) -> SimConfig:
+    config = SimConfig(duration_s=60.0 * minutes, calibration_pose_deg=30.0, settle_s=25.0)
+    if stress:
+        # Twice the gesture rate, about twice their strength, harder posture-shift jolts and
+        # a larger residual zero-g offset than the defaults.
+        config = replace(
+            config,
+            gesture_interval_s=4.0,
+            gesture_acc_g=(0.05, 0.3),
+            shift_acc_g=(0.1, 0.4),
+            bias_mg_sd=20.0,
+        )
+    return config
 
 
 def _window(p: SimParticipant, span: tuple[float, float]) -> np.ndarray:
@@ -250,8 +262,10 @@ def _corr(x: np.ndarray, y: np.ndarray) -> float:
 # --- main --------------------------------------------------------------------------------------
 
 
-def run(sessions: int, minutes: float, surrogates: int, first_seed: int = 0) -> None:
-    config = sim_config(minutes)
+def run(
+    sessions: int, minutes: float, surrogates: int, first_seed: int = 0, stress: bool = False
+) -> None:
+    config = sim_config(minutes, stress)
     scores: dict[str, list[EventScore]] = {}
     dyads: list[DyadRow] = []
     dyad_cfg = DyadConfig(n_surrogates=surrogates)
@@ -273,7 +287,9 @@ def run(sessions: int, minutes: float, surrogates: int, first_seed: int = 0) -> 
     print(
         f"Simulated sessions: {sessions} seeds ({first_seed}..{first_seed + sessions - 1}) x "
         f"{config.n_participants} participants x {minutes:g} min (sensorhub.sim, synthetic data; "
-        f"{n_people * minutes:g} participant-minutes)\n"
+        f"{n_people * minutes:g} participant-minutes)"
+        + (" -- STRESS settings: stronger, more frequent gestures and jolts" if stress else "")
+        + "\n"
     )
     print("Event-level detection (onset within 1 s of the truth's half-depth onset):")
     print_detection_table(scores)
@@ -287,9 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--surrogates", type=int, default=100)
     ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--stress", action="store_true", help="harder gestures, jolts and bias")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    run(args.sessions, args.minutes, args.surrogates, args.first_seed)
+    run(args.sessions, args.minutes, args.surrogates, args.first_seed, args.stress)
     print(f"\n({time.perf_counter() - t0:.1f} s)")
     return 0
 
