@@ -520,37 +520,22 @@ class DyadTracker:
             int(rng.integers(min_shift, length - min_shift + 1)) for _ in range(cfg.n_surrogates)
         ]
 
-        both = colean_time(eps[0], eps[1])
-        frac = [sum(b - a for a, b in e) / length for e in eps]
-        sur_both = [colean_time(eps[0], _wrap(eps[1], span, d)) / length for d in shifts]
-        ratio = both / length / (frac[0] * frac[1]) if frac[0] * frac[1] > 0 else math.nan
-
-        lo, hi = round(cfg.follow_min_s * 1e9), round(cfg.follow_max_s * 1e9)
-        ab, ba = follow_counts(on[0], on[1], lo, hi), follow_counts(on[1], on[0], lo, hi)
-        sur_ab, sur_ba, sur_dir = [], [], []
-        for d in shifts:
-            b_shift = span[0] + (on[1] - span[0] + d) % length
-            n_ab = follow_counts(on[0], b_shift, lo, hi).size
-            n_ba = follow_counts(b_shift, on[0], lo, hi).size
-            sur_ab.append(float(n_ab))
-            sur_ba.append(float(n_ba))
-            sur_dir.append(_direction(n_ab, n_ba))
-
+        both, frac, colean = _colean_measures(eps, span, shifts)
+        followed, lags_ns, direction = _contingency_measures(on, span, shifts, cfg)
         peak_z = np.array([w.peak_z for w in self.windows])
         lags = np.array([w.peak_lag_s for w in self.windows])
-        sur_z = self._surrogate_wcc(rng, cfg)
         return DyadSummary(
             span_s=length / 1e9,
-            lean_fraction=(frac[0], frac[1]),
+            lean_fraction=frac,
             colean_s=both / 1e9,
-            colean_fraction=Baseline.of(both / length, sur_both),
-            colean_ratio=ratio,
+            colean_fraction=colean,
+            colean_ratio=both / length / (frac[0] * frac[1]) if frac[0] * frac[1] else math.nan,
             onsets=(int(on[0].size), int(on[1].size)),
-            followed=(Baseline.of(float(ab.size), sur_ab), Baseline.of(float(ba.size), sur_ba)),
-            median_follow_lag_s=(_median_s(ab), _median_s(ba)),
-            direction_index=Baseline.of(_direction(ab.size, ba.size), sur_dir, two_sided=True),
+            followed=followed,
+            median_follow_lag_s=(_median_s(lags_ns[0]), _median_s(lags_ns[1])),
+            direction_index=direction,
             wcc_windows=len(self.windows),
-            wcc_mean_peak_z=Baseline.of(_mean(peak_z), sur_z),
+            wcc_mean_peak_z=Baseline.of(_mean(peak_z), self._surrogate_wcc(rng, cfg)),
             wcc_mean_peak_r=_mean(np.array([w.peak_r for w in self.windows])),
             wcc_mean_lag_s=_mean(lags),
             wcc_sd_lag_s=float(lags.std()) if lags.size else math.nan,
@@ -583,6 +568,36 @@ class DyadTracker:
             ]
             out.append(_mean(np.asarray(zs)))
         return out
+
+
+def _colean_measures(
+    eps: list[list[Interval]], span: Interval, shifts: list[int]
+) -> tuple[int, tuple[float, float], Baseline]:
+    """Co-lean time (ns), each partner's lean fraction, and the co-lean fraction vs surrogates."""
+    length = span[1] - span[0]
+    both = colean_time(eps[0], eps[1])
+    frac = (sum(b - a for a, b in eps[0]) / length, sum(b - a for a, b in eps[1]) / length)
+    surrogates = [colean_time(eps[0], _wrap(eps[1], span, d)) / length for d in shifts]
+    return both, frac, Baseline.of(both / length, surrogates)
+
+
+def _contingency_measures(
+    on: list[NDArray[np.int64]], span: Interval, shifts: list[int], cfg: DyadConfig
+) -> tuple[tuple[Baseline, Baseline], tuple[NDArray[np.int64], NDArray[np.int64]], Baseline]:
+    """Followed onsets A->B and B->A, their lags (ns), and the direction index, vs surrogates."""
+    lo, hi = round(cfg.follow_min_s * 1e9), round(cfg.follow_max_s * 1e9)
+    ab, ba = follow_counts(on[0], on[1], lo, hi), follow_counts(on[1], on[0], lo, hi)
+    sur_ab, sur_ba, sur_dir = [], [], []
+    for d in shifts:
+        b_shift = span[0] + (on[1] - span[0] + d) % (span[1] - span[0])
+        n_ab = follow_counts(on[0], b_shift, lo, hi).size
+        n_ba = follow_counts(b_shift, on[0], lo, hi).size
+        sur_ab.append(float(n_ab))
+        sur_ba.append(float(n_ba))
+        sur_dir.append(_direction(n_ab, n_ba))
+    followed = (Baseline.of(float(ab.size), sur_ab), Baseline.of(float(ba.size), sur_ba))
+    direction = Baseline.of(_direction(ab.size, ba.size), sur_dir, two_sided=True)
+    return followed, (ab, ba), direction
 
 
 def _mean(x: F64) -> float:
