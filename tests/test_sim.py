@@ -291,3 +291,21 @@ def test_detector_finds_simulated_leans_of_15_deg_and_more(seed: int) -> None:
     assert total.positives >= 10
     assert total.f1 >= 0.95
     assert total.median_abs_onset_s() < 0.5
+
+
+def test_public_surface_is_pinned() -> None:
+    import sensorhub.sim as sim
+
+    assert sorted(sim.__all__) == [
+        "ConversationStream",
+        "Mount",
+        "SampleChunk",
+        "SensorClock",
+        "SensorStream",
+        "SimConfig",
+        "SimParticipant",
+        "SimSession",
+        "TruthEpisode",
+        "simulate_session",
+    ]
+    assert all(hasattr(sim, name) for name in sim.__all__)

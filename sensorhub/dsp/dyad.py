@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from sensorhub.errors import ConfigError
 
 __all__ = [
+    "Baseline",
     "CoLeanEnded",
     "CoLeanStarted",
     "DyadConfig",

@@ -355,3 +355,24 @@ def test_angles_before_t0_are_refused() -> None:
     tr = DyadTracker(DyadConfig(t0_ns=10 * S))
     with pytest.raises(ValueError, match="before t0_ns"):
         tr.angles(0, np.array([5 * S], np.int64), np.array([1.0]))
+
+
+def test_public_surface_is_pinned() -> None:
+    import sensorhub.dsp.dyad as dyad
+
+    assert sorted(dyad.__all__) == [
+        "Baseline",
+        "CoLeanEnded",
+        "CoLeanStarted",
+        "DyadConfig",
+        "DyadEvent",
+        "DyadSummary",
+        "DyadTracker",
+        "OnsetFollowed",
+        "WindowCorrelation",
+        "analyze_dyad",
+        "colean_time",
+        "follow_counts",
+        "lagged_correlations",
+    ]
+    assert all(hasattr(dyad, name) for name in dyad.__all__)
