@@ -19,6 +19,7 @@ Accelerometer frame (notify on the data characteristic, little-endian)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -29,6 +30,7 @@ from sensorhub.errors import ControlPointError, DecodeError
 from sensorhub.protocols.base import AccBlock
 
 __all__ = [
+    "CLI_DECODERS",
     "CONTROL_UUID",
     "DATA_UUID",
     "FRAME_ACC_XYZ_INT16",
@@ -165,6 +167,7 @@ class AccFrame:
     def n_samples(self) -> int:
         return int(self.samples.shape[0])
 
+    @property
     def acc_g(self) -> NDArray[np.float64]:
         """Samples in g: raw x range_g / 32768 (exact in float64)."""
         return self.samples.astype(np.float64) * (self.range_g / 32768.0)
@@ -233,7 +236,7 @@ def acc_block(frame: AccFrame) -> AccBlock:
     """
     period_ns = 1_000_000_000 // frame.rate_hz
     t_ns = frame.t_first_us * 1000 + np.arange(frame.n_samples, dtype=np.int64) * period_ns
-    return AccBlock(t_device_ns=t_ns.astype(np.int64), acc_g=frame.acc_g(), seq=frame.seq)
+    return AccBlock(t_device_ns=t_ns.astype(np.int64), acc_g=frame.acc_g, seq=frame.seq)
 
 
 # --- control characteristic --------------------------------------------------------------------
@@ -477,3 +480,16 @@ def parse_control(data: bytes) -> ControlResponse | ControlEvent:
         raise DecodeError(f"leanfw response: length {len(data)}, expected {expected}")
     config = _parse_config(bytes(data[3:])) if with_config else None
     return ControlResponse(opcode, status, config)
+
+
+def _frame_block(data: bytes) -> AccBlock:
+    return acc_block(parse_frame(data))
+
+
+#: ``sensorhub decode --protocol NAME HEX`` entries (found by sensorhub.commands.decode).
+CLI_DECODERS: dict[str, Callable[..., object]] = {
+    "leanfw-frame": parse_frame,
+    "leanfw-frame-block": _frame_block,
+    "leanfw-control": parse_control,
+    "leanfw-request": parse_request,
+}

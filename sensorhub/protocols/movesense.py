@@ -19,6 +19,7 @@ Wire summary (all on the GSP service ``34802252-…``):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -30,6 +31,7 @@ from sensorhub.protocols.base import STANDARD_GRAVITY, AccBlock
 
 __all__ = [
     "ACC_RATES_HZ",
+    "CLI_DECODERS",
     "GSP_COMMAND_UUID",
     "GSP_DATA_UUID",
     "GSP_SERVICE_UUID",
@@ -354,6 +356,7 @@ class MovesenseAcc:
     def n_samples(self) -> int:
         return int(self.samples.shape[0])
 
+    @property
     def acc_g(self) -> NDArray[np.float64]:
         """Samples converted to g (÷ standard gravity)."""
         return self.samples / STANDARD_GRAVITY
@@ -449,4 +452,19 @@ def acc_block(
     first_ms = acc.timestamp_ms if unwrapper is None else unwrapper.unwrap(acc.timestamp_ms)
     offsets = np.rint(np.arange(acc.n_samples) * (1e9 / rate_hz)).astype(np.int64)
     t_ns = np.int64(first_ms) * np.int64(1_000_000) + offsets
-    return AccBlock(t_device_ns=t_ns, acc_g=acc.acc_g())
+    return AccBlock(t_device_ns=t_ns, acc_g=acc.acc_g)
+
+
+def _acc_data_block(data: bytes, *, rate_hz: float = 52.0) -> AccBlock:
+    return acc_block(parse_acc_data(data), rate_hz=rate_hz)
+
+
+#: ``sensorhub decode --protocol NAME HEX`` entries (found by sensorhub.commands.decode).
+CLI_DECODERS: dict[str, Callable[..., object]] = {
+    "movesense-command": parse_command,
+    "movesense-notification": parse_notification,
+    "movesense-result": parse_command_result,
+    "movesense-acc": parse_acc_data,
+    "movesense-acc-payload": parse_acc_payload,
+    "movesense-acc-block": _acc_data_block,
+}

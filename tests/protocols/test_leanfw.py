@@ -27,7 +27,7 @@ def test_worked_example_decodes() -> None:
     assert (frame.seq, frame.t_first_us, frame.rate_hz, frame.range_g) == (258, 5_000_000, 100, 4)
     assert frame.samples.dtype == np.int16
     assert frame.samples.tolist() == [[0, 8192, 0], [16, 7095, -4096]]
-    assert frame.acc_g().tolist() == [[0.0, 1.0, 0.0], [16 / 8192, 7095 / 8192, -0.5]]
+    assert frame.acc_g.tolist() == [[0.0, 1.0, 0.0], [16 / 8192, 7095 / 8192, -0.5]]
 
 
 def test_worked_example_encodes() -> None:
@@ -53,7 +53,7 @@ def test_scale_is_range_over_32768(range_g: int, lsb_g: float) -> None:
     data = lf.encode_frame(
         seq=0, t_first_us=0, rate_hz=25, range_g=range_g, samples=[[1, -32768, 32767]]
     )
-    assert lf.parse_frame(data).acc_g().tolist() == [[lsb_g, -range_g, 32767 * lsb_g]]
+    assert lf.parse_frame(data).acc_g.tolist() == [[lsb_g, -range_g, 32767 * lsb_g]]
 
 
 @pytest.mark.parametrize(("mtu", "n"), [(23, 1), (185, 28), (247, 38), (517, 83)])
@@ -321,3 +321,13 @@ def test_spec_advertising_example_fits_legacy_advertising() -> None:
     assert (len(adv), len(scan)) == (24, 16)
     assert adv[5:21] == uuid.UUID(lf.SERVICE_UUID).bytes[::-1]
     assert scan[2:11].decode("ascii").startswith(lf.NAME_PREFIX)
+
+
+def test_cli_decoders_decode_the_example() -> None:
+    assert set(lf.CLI_DECODERS) == {
+        "leanfw-frame", "leanfw-frame-block", "leanfw-control", "leanfw-request"
+    }  # fmt: skip
+    assert lf.CLI_DECODERS["leanfw-frame"](EXAMPLE).seq == 258  # type: ignore[attr-defined]
+    assert lf.CLI_DECODERS["leanfw-frame-block"](EXAMPLE).seq == 258  # type: ignore[attr-defined]
+    assert lf.CLI_DECODERS["leanfw-request"](b"\x01") == lf.Request(lf.Opcode.START_STREAM)
+    assert lf.CLI_DECODERS["leanfw-control"](b"\x80\x01\x00") == lf.ControlResponse(1, lf.Status.OK)

@@ -325,3 +325,16 @@ def test_vectors_cover_every_kind_valid_and_malformed() -> None:
 def test_reference_example_vector_matches_reference_bytes() -> None:
     vectors = {v["name"]: v for v in load_vector_file("movesense")["vectors"]}
     assert bytes.fromhex(vectors["acc_reference_example"]["hex"]) == ACC_NOTE
+
+
+def test_cli_decoders_decode_the_reference_example() -> None:
+    decoders = ms.CLI_DECODERS
+    assert decoders["movesense-acc"](ACC_NOTE).timestamp_ms == 123_456  # type: ignore[attr-defined]
+    assert decoders["movesense-acc-payload"](ACC_PAYLOAD).n_samples == 2  # type: ignore[attr-defined]
+    block = decoders["movesense-acc-block"](ACC_NOTE, rate_hz=26)
+    assert block.t_device_ns[1] - block.t_device_ns[0] == 38_461_538  # type: ignore[attr-defined]
+    assert decoders["movesense-command"](b"\x00\x05") == ms.GspCommand(ms.Command.HELLO, 5)
+    assert decoders["movesense-result"](b"\x01\x05\x00\xc8") == ms.CommandResult(5, 200)
+    assert decoders["movesense-notification"](b"\x03\x05") == ms.GspNotification(
+        ms.Response.DATA_PART2, 5, b""
+    )
