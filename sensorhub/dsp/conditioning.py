@@ -98,7 +98,7 @@ class Resampler:
         self._last_a: FloatArray | None = None
         self._alive_t: int | None = None  # latest accepted time, repeats included
         self._gap_pending = False  # a gap among accepted samples since the last knot
-        self._repeat_run = 0  # repeats of the same value since the last new value
+        self._last_was_repeat = False
         self._next_grid = 0
 
     def process(self, t_ns: IntArray, acc: FloatArray) -> ConditionedChunk:
@@ -148,59 +148,77 @@ class Resampler:
         """
         if t.ndim != 1 or a.ndim != 2 or a.shape != (t.size, 3):
             raise ValueError(f"expected t (N,) and acc (N, 3), got {t.shape} and {a.shape}")
-        finite = np.isfinite(a).all(axis=1)
-        self.stats.non_finite += int(t.size - np.count_nonzero(finite))
-        t, a = t[finite], a[finite]
+        # Fast paths: the masks are built always, the copies only when something is dropped.
+        finite = np.isfinite(a[:, 0] + a[:, 1] + a[:, 2])  # NaN and inf propagate
+        n_bad = t.size - int(np.count_nonzero(finite))
+        if n_bad:
+            self.stats.non_finite += n_bad
+            t, a = t[finite], a[finite]
         no_seg = np.zeros(0, dtype=np.bool_)
         if t.size == 0:
             return t, a, no_seg, []
-        prev_max = np.maximum.accumulate(t)
-        before = np.empty_like(t)
-        before[0] = self._alive_t if self._alive_t is not None else np.iinfo(np.int64).min
-        if t.size > 1:
-            before[1:] = np.maximum(prev_max[:-1], before[0])
-        keep = t > before
-        self.stats.duplicate_time += int(np.count_nonzero(t == before))
-        self.stats.out_of_order += int(np.count_nonzero(t < before))
-        t, a = t[keep], a[keep]
-        if t.size == 0:
-            return t, a, no_seg, []
-        # Gaps between consecutive accepted samples (the first one against the carried time).
         first_ever = self._alive_t is None
-        prev_t: IntArray = np.empty_like(t)
-        prev_t[0] = t[0] if self._alive_t is None else self._alive_t
-        prev_t[1:] = t[:-1]
-        gap = t - prev_t > self.max_gap_ns
-        breaks = [Break(int(p), int(q)) for p, q in zip(prev_t[gap], t[gap], strict=True)]
+        start = np.iinfo(np.int64).min if self._alive_t is None else self._alive_t
+        if t[0] <= start or np.any(t[1:] <= t[:-1]):
+            prev_max = np.maximum.accumulate(t)
+            before = np.empty_like(t)
+            before[0] = start
+            before[1:] = np.maximum(prev_max[:-1], start)
+            keep = t > before
+            self.stats.duplicate_time += int(np.count_nonzero(t == before))
+            self.stats.out_of_order += int(np.count_nonzero(t < before))
+            t, a = t[keep], a[keep]
+            if t.size == 0:
+                return t, a, no_seg, []
+        # Gaps between consecutive accepted samples (the first one against the carried time).
+        gap_pos = np.flatnonzero(np.diff(t) > self.max_gap_ns) + 1
+        if self._alive_t is not None and t[0] - self._alive_t > self.max_gap_ns:
+            gap_pos = np.concatenate(([0], gap_pos))
+        breaks = [Break(int(t[i - 1]) if i else int(start), int(t[i])) for i in gap_pos.tolist()]
         self.stats.breaks += len(breaks)
         self._alive_t = int(t[-1])
-        fresh = np.ones(t.size, dtype=np.bool_)
-        if self.drop_repeated_values:
-            prev = np.empty_like(a)
-            prev[1:] = a[:-1]
-            prev[0] = self._last_a if self._last_a is not None else np.nan
-            repeat = ~(a != prev).any(axis=1)
-            # Length of the run of repeats ending at each sample (carried across chunks).
-            idx = np.arange(t.size)
-            last_new = np.maximum.accumulate(np.where(repeat, -1, idx))
-            run = np.where(last_new >= 0, idx - last_new, idx + 1 + self._repeat_run)
-            self._repeat_run = int(run[-1])
-            fresh = run != 1  # only the first repeat of a run is a stale delivery
-            self.stats.repeated_value += int(t.size - np.count_nonzero(fresh))
-        # A knot starts a segment if a gap occurred since the previous knot.
-        gaps_so_far = np.cumsum(gap) + int(self._gap_pending)
-        knot_gaps = gaps_so_far[fresh]
-        prev_knot_gaps = np.concatenate(([0], knot_gaps[:-1]))
-        new_seg = knot_gaps > prev_knot_gaps
-        if first_ever and new_seg.size:
+        fresh = self._fresh(a)
+        n_knots = t.size if fresh is None else int(np.count_nonzero(fresh))
+        if not breaks and not self._gap_pending:
+            new_seg = np.zeros(n_knots, dtype=np.bool_)
+        else:  # rare: a knot starts a segment if a gap occurred since the previous knot
+            gap = np.zeros(t.size, dtype=np.int64)
+            gap[gap_pos] = 1
+            gaps_so_far = np.cumsum(gap) + int(self._gap_pending)
+            knot_gaps = gaps_so_far if fresh is None else gaps_so_far[fresh]
+            new_seg = np.empty(n_knots, dtype=np.bool_)
+            if n_knots:
+                new_seg[0] = knot_gaps[0] > 0
+                new_seg[1:] = knot_gaps[1:] > knot_gaps[:-1]
+                last_knot = t.size - 1 if fresh is None else int(np.flatnonzero(fresh)[-1])
+                self._gap_pending = bool(gap[last_knot + 1 :].any())
+            else:
+                self._gap_pending = True
+        if first_ever and n_knots:
             new_seg[0] = True
-        if fresh.any():
-            last_knot = int(np.flatnonzero(fresh)[-1])
-            self._gap_pending = bool(gap[last_knot + 1 :].any())
-        else:
-            self._gap_pending = bool(gaps_so_far[-1] > 0)
-        self.stats.accepted += int(np.count_nonzero(fresh))
+        self.stats.accepted += n_knots
+        if fresh is None:
+            return t, a, new_seg, breaks
         return t[fresh], a[fresh], new_seg, breaks
+
+    def _fresh(self, a: FloatArray) -> BoolArray | None:
+        """Knot mask (``None``: all are knots): drops the first repeat of each run."""
+        if not self.drop_repeated_values:
+            return None
+        repeat = np.empty(a.shape[0], dtype=np.bool_)
+        repeat[0] = self._last_a is not None and bool(np.all(a[0] == self._last_a))
+        repeat[1:] = (a[1:, 0] == a[:-1, 0]) & (a[1:, 1] == a[:-1, 1]) & (a[1:, 2] == a[:-1, 2])
+        if not repeat.any():
+            self._last_was_repeat = False
+            return None
+        # Only the first repeat of a run is a stale delivery; later ones are kept.
+        prev_repeat = np.empty_like(repeat)
+        prev_repeat[0] = self._last_was_repeat
+        prev_repeat[1:] = repeat[:-1]
+        self._last_was_repeat = bool(repeat[-1])
+        fresh: BoolArray = ~repeat | prev_repeat
+        self.stats.repeated_value += a.shape[0] - int(np.count_nonzero(fresh))
+        return fresh
 
     def _interpolate(self, ts: IntArray, av: FloatArray) -> tuple[IntArray, FloatArray]:
         """Grid points in ``[next_grid, ts[-1]]`` from the samples of one segment."""

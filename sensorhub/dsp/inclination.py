@@ -111,13 +111,19 @@ class Angles:
 
 def angles_deg(gravity: FloatArray, cal: Calibration) -> Angles:
     """Forward, lateral and total inclination (degrees) of gravity estimates ``(N, 3)``."""
-    body = gravity @ cal.basis.T
-    cv, cf, cr = body[:, 0], body[:, 1], body[:, 2]
+    # Element-wise products, not BLAS: a matrix product may round differently depending on
+    # the array length (blocking, FMA), which would break the chunking invariant. Columns of
+    # the Fortran-ordered sosfilt output are contiguous.
+    x, y, z = gravity[:, 0], gravity[:, 1], gravity[:, 2]
+    (v0, v1, v2), (f0, f1, f2), (r0, r1, r2) = cal.basis.tolist()
+    cv = x * v0 + y * v1 + z * v2
+    cf = x * f0 + y * f1 + z * f2
+    cr = x * r0 + y * r1 + z * r2
     forward = np.arctan2(-cf, cv)
     forward *= _RAD2DEG
     lateral = np.arctan2(-cr, cv)
     lateral *= _RAD2DEG
-    inclination = np.arctan2(np.hypot(cf, cr), cv)
+    inclination = np.arctan2(np.sqrt(cf * cf + cr * cr), cv)
     inclination *= _RAD2DEG
     return Angles(forward, lateral, inclination, -cf >= np.abs(cr))
 

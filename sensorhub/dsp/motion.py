@@ -93,7 +93,8 @@ class MotionGate:
 
     def process(self, acc: FloatArray) -> MotionChunk:
         n = acc.shape[0]
-        mag = np.sqrt(acc[:, 0] ** 2 + acc[:, 1] ** 2 + acc[:, 2] ** 2)
+        x, y, z = acc[:, 0], acc[:, 1], acc[:, 2]  # element-wise: no BLAS rounding
+        mag = np.sqrt(x * x + y * y + z * z)
         band = self._highpass.process(mag[:, None])[:, 0]
         moments = self._ema.process(np.stack([band * band, mag], axis=1))
         tiny = np.finfo(np.float64).tiny
