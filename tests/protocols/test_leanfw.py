@@ -331,3 +331,35 @@ def test_cli_decoders_decode_the_example() -> None:
     assert lf.CLI_DECODERS["leanfw-frame-block"](EXAMPLE).seq == 258  # type: ignore[attr-defined]
     assert lf.CLI_DECODERS["leanfw-request"](b"\x01") == lf.Request(lf.Opcode.START_STREAM)
     assert lf.CLI_DECODERS["leanfw-control"](b"\x80\x01\x00") == lf.ControlResponse(1, lf.Status.OK)
+
+
+def _reencode(vector: dict[str, Any]) -> bytes:
+    e = vector["expect"]
+    if vector["kind"] == "acc_frame":
+        keys = ("seq", "t_first_us", "rate_hz", "range_g", "samples")
+        return lf.encode_frame(**{k: e[k] for k in keys})
+    if vector["kind"] == "control_request":
+        return lf.encode_request(lf.Request(lf.Opcode(e["opcode"]["value"]), e["code"]))
+    if "event" in e:
+        return lf.encode_event(lf.EventCode(e["event"]["value"]), lf.Status(e["reason"]["value"]))
+    c = e["config"]
+    config = c and lf.DeviceConfig(
+        c["streaming"],
+        lf.rate_code(c["rate_hz"]),
+        lf.range_code(c["range_g"]),
+        c["max_samples"],
+        c["device_time_us"],
+    )
+    return lf.encode_response(e["opcode"], lf.Status(e["status"]["value"]), config)
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        p
+        for p in vector_params("leanfw", kinds={"acc_frame", "control_request", "control_message"})
+        if "expect" in p.values[0]  # type: ignore[operator]
+    ],
+)
+def test_valid_vectors_reencode_to_the_same_bytes(vector: dict[str, Any]) -> None:
+    assert _reencode(vector).hex() == vector["hex"]

@@ -338,3 +338,34 @@ def test_cli_decoders_decode_the_reference_example() -> None:
     assert decoders["movesense-notification"](b"\x03\x05") == ms.GspNotification(
         ms.Response.DATA_PART2, 5, b""
     )
+
+
+def _reencode(vector: dict[str, Any]) -> bytes:
+    e, kind = vector["expect"], vector["kind"]
+    if kind == "command":
+        encode = {
+            "HELLO": lambda: ms.encode_hello(e["ref"]),
+            "SUBSCRIBE": lambda: ms.encode_subscribe(e["ref"], e["path"]),
+            "UNSUBSCRIBE": lambda: ms.encode_unsubscribe(e["ref"]),
+        }
+        return encode[e["command"]["name"]]()
+    if kind == "command_result":
+        if e.get("hello"):
+            return ms.encode_hello_response(e["ref"])
+        return ms.encode_command_result(e["ref"], e["status"])
+    # acc_data: one DATA notification with the ref of the original bytes
+    ref = bytes.fromhex(vector["hex"])[1]
+    [note] = ms.encode_data(ref, ms.encode_acc_payload(e["timestamp_ms"], e["samples"]))
+    return note
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        p
+        for p in vector_params("movesense", kinds={"command", "command_result", "acc_data"})
+        if "expect" in p.values[0]  # type: ignore[operator]
+    ],
+)
+def test_valid_vectors_reencode_to_the_same_bytes(vector: dict[str, Any]) -> None:
+    assert _reencode(vector).hex() == vector["hex"]
