@@ -189,3 +189,22 @@ def test_conversation_sensors_carry_the_simulator_drift() -> None:
     assert len({s.name for s in sensors}) == 3
     with pytest.raises(ConfigError):
         make_sensors(["toaster"])
+
+
+async def test_teardown_with_streaming_sensors_leaves_no_tasks() -> None:
+    before = asyncio.all_tasks()
+    async with VirtualRadio(RadioConfig(connection_interval_s=0.0075)) as radio:
+        sensors = make_sensors(["polar_h10", "leanfw"], time_scale=5.0)
+        for sensor in sensors:
+            await radio.add(sensor)
+        lean = sensors[1]
+        assert isinstance(lean, LeanSensor)
+        hub = LeanHub(radio, lean)
+        await hub.start()
+        async with BleakClient(sensors[0].address, **radio.client_kwargs) as h10_client:
+            await h10_client.start_notify(
+                "00002a37-0000-1000-8000-00805f9b34fb", lambda _c, _d: None
+            )
+        await wait_until(lambda: len(hub.raw) >= 2)  # still streaming when the radio closes
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() - before == set()

@@ -278,12 +278,19 @@ class RadioController(Controller):
         return super().on_hci_le_set_scan_response_data_command(command)
 
     # -- scanning -------------------------------------------------------------------------
+    @property
+    def listening(self) -> bool:
+        """Scanning or initiating: only then does the radio hear advertising."""
+        return bool(self.le_scan_enable) or self.pending_le_connection is not None
+
     def on_hci_le_set_extended_scan_parameters_command(self, command: Any) -> Any:
         self._active_scan = bool(command.scan_types) and command.scan_types[0] == 1
         return super().on_hci_le_set_extended_scan_parameters_command(command)
 
     def on_advertising_pdu(self, pdu: Any) -> None:
         """Report legacy-PDU advertising with the real scan response and configured RSSI."""
+        if not self.listening:
+            return
         found = self.radio.find_advertiser(pdu.advertiser_address)
         if (
             not isinstance(pdu, ll.AdvExtInd)
@@ -338,6 +345,7 @@ class RadioLink(LocalLink):
         self.config = config or RadioConfig()
         self._out_of_range: set[Controller] = set()
         self._rssi: dict[Controller, int] = {}
+        self._by_address: dict[Any, Controller] = {}  # lookup cache, cleared on any change
         # (controller, peer address) -> pending supervision timeout
         self._timeouts: dict[tuple[Controller, Any], asyncio.TimerHandle] = {}
 
@@ -355,12 +363,31 @@ class RadioLink(LocalLink):
     def set_rssi(self, controller: Controller, rssi: int) -> None:
         self._rssi[controller] = rssi
 
+    def find_le_controller(self, address: Any) -> Controller | None:
+        """bumble's lookup scans every controller per packet; cache it (addresses are fixed)."""
+        controller = self._by_address.get(address)
+        if controller is None:
+            controller = super().find_le_controller(address)
+            if controller is not None:
+                self._by_address[address] = controller
+        return controller
+
+    def add_controller(self, controller: Controller) -> None:
+        self._by_address.clear()
+        super().add_controller(controller)
+
+    def on_address_changed(self, controller: Controller) -> None:
+        self._by_address.clear()
+        super().on_address_changed(controller)  # type: ignore[no-untyped-call]
+
     def find_advertiser(self, address: Any) -> tuple[Controller, Any] | None:
         """The controller and enabled advertising set that advertise as ``address``."""
-        for controller in self.controllers:
-            for adv_set in controller.advertising_sets.values():
-                if adv_set.enabled and adv_set.address == address:
-                    return controller, adv_set
+        controller = self.find_le_controller(address)
+        if controller is None:
+            return None
+        for adv_set in controller.advertising_sets.values():
+            if adv_set.enabled and adv_set.address == address:
+                return controller, adv_set
         return None
 
     # -- delivery -------------------------------------------------------------------------
@@ -377,7 +404,11 @@ class RadioLink(LocalLink):
             return
         loop = asyncio.get_running_loop()
         for controller in self.controllers:
-            if controller is not sender and controller not in self._out_of_range:
+            if controller is sender or controller in self._out_of_range:
+                continue
+            # Only a scanning or initiating radio hears advertising (CONNECT_IND included:
+            # bumble sends it as an advertising PDU, and the advertiser is not listening).
+            if isinstance(packet, ll.ConnectInd) or getattr(controller, "listening", True):
                 loop.call_soon(controller.on_ll_advertising_pdu, packet)
 
     def send_ll_control_pdu(self, sender_address: Any, receiver_address: Any, packet: Any) -> None:
@@ -405,6 +436,7 @@ class RadioLink(LocalLink):
         """A controller that leaves the link vanishes: its peers time out."""
         self._arm_timeouts(controller)
         super().remove_controller(controller)
+        self._by_address.clear()
         self._out_of_range.discard(controller)
 
     def _arm_timeouts(self, controller: Controller) -> None:

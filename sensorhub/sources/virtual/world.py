@@ -85,7 +85,6 @@ class VirtualRadio:
         self.config = config or RadioConfig()
         self._initial = list(sensors)
         self.peripherals: list[Peripheral] = []
-        self._devices: dict[str, tuple[Device, RadioController]] = {}
         self._next_address = 1
         self._link: RadioLink | None = None
         self._central: Device | None = None
@@ -178,7 +177,6 @@ class VirtualRadio:
         await device.power_on()
         await peripheral.attach(self, device, controller)
         self.peripherals.append(peripheral)
-        self._devices[address] = (device, controller)
         return peripheral
 
     async def close(self) -> None:
