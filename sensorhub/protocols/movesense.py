@@ -19,7 +19,7 @@ Wire summary (all on the GSP service ``34802252-…``):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -79,8 +79,8 @@ _HELLO_TEXT = b"Hello"
 _ACC_HEADER = 4  # u32 timestamp
 _ACC_SAMPLE = 12  # 3 x float32
 _ACC_DTYPE = np.dtype("<f4")
-_PATH_RE = re.compile(r"^/?[A-Za-z0-9_]+(/[A-Za-z0-9_.]+)*$")
-_ACC_PATH_RE = re.compile(r"^/?Meas/Acc/(\d+)$")
+_PATH_RE = re.compile(r"/?[A-Za-z0-9_]+(/[A-Za-z0-9_.]+)*")  # used with fullmatch
+_ACC_PATH_RE = re.compile(r"/?Meas/Acc/([0-9]+)")
 _U32 = 1 << 32
 
 
@@ -127,7 +127,7 @@ def encode_hello(ref: int) -> bytes:
 def encode_subscribe(ref: int, path: str) -> bytes:
     """SUBSCRIBE ``path`` (e.g. ``"/Meas/Acc/52"``; no terminator) under client ref ``ref``."""
     _check_ref(ref)
-    if not _PATH_RE.match(path):
+    if not _PATH_RE.fullmatch(path):
         raise ValueError(f"not a Movesense resource path: {path!r}")
     return bytes((Command.SUBSCRIBE, ref)) + path.encode("ascii")
 
@@ -154,7 +154,7 @@ def parse_command(data: bytes) -> GspCommand:
             path = body.decode("ascii")
         except UnicodeDecodeError:
             raise DecodeError("GSP SUBSCRIBE: resource path is not ASCII") from None
-        if not _PATH_RE.match(path):
+        if not _PATH_RE.fullmatch(path):
             raise DecodeError(f"GSP SUBSCRIBE: malformed resource path {path!r}")
         return GspCommand(command, ref, path)
     if body:
@@ -289,7 +289,7 @@ class GspReassembler:
     (its second half was lost), or halves still held when :meth:`reset` is called.
     """
 
-    def __init__(self, two_part_refs: tuple[int, ...] | frozenset[int] = ()) -> None:
+    def __init__(self, two_part_refs: Iterable[int] = ()) -> None:
         self._two_part: set[int] = set(two_part_refs)
         self._pending: dict[int, bytes] = {}
         self.orphans = 0
@@ -404,7 +404,7 @@ def encode_acc_payload(
 
 def acc_rate_from_path(path: str) -> int:
     """The sample rate in a ``/Meas/Acc/<rate>`` path (leading slash optional)."""
-    match = _ACC_PATH_RE.match(path)
+    match = _ACC_PATH_RE.fullmatch(path)
     if match is None or int(match.group(1)) == 0:
         raise ValueError(f"not a /Meas/Acc/<rate> path: {path!r}")
     return int(match.group(1))

@@ -54,6 +54,7 @@ def test_hello_and_unsubscribe_round_trip() -> None:
         (b"\x01\x01", "malformed resource path"),
         (b"\x01\x01/Meas//Acc", "malformed resource path"),
         (b"\x01\x01\xff\xfe", "not ASCII"),
+        (b"\x01\x01/Meas/Acc/52\n", "malformed resource path"),
     ],
 )
 def test_parse_command_rejects(data: bytes, fragment: str) -> None:
@@ -171,7 +172,9 @@ def test_acc_rate_from_path(path: str, rate: int) -> None:
     assert ms.acc_rate_from_path(path) == rate
 
 
-@pytest.mark.parametrize("path", ["/Meas/Gyro/52", "/Meas/Acc/", "/Meas/Acc/0", "/Meas/Acc/5x"])
+@pytest.mark.parametrize(
+    "path", ["/Meas/Gyro/52", "/Meas/Acc/", "/Meas/Acc/0", "/Meas/Acc/5x", "/Meas/Acc/52\n"]
+)
 def test_acc_rate_from_path_rejects(path: str) -> None:
     with pytest.raises(ValueError, match="Meas/Acc"):
         ms.acc_rate_from_path(path)
