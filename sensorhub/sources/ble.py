@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -163,13 +163,25 @@ class SensorLink:
         def callback(_char: BleakGATTCharacteristic, data: bytearray) -> None:
             self._on_payload(key, data)
 
-        await self.client.start_notify(uuid, callback)
+        try:
+            await self.client.start_notify(uuid, callback)
+        except (BleakError, OSError) as exc:
+            raise map_bleak_error(exc) from exc
 
     async def write(self, uuid: str, data: bytes, *, response: bool = True) -> None:
-        await self.client.write_gatt_char(uuid, data, response=response)
+        try:
+            await self.client.write_gatt_char(uuid, data, response=response)
+        except (BleakError, OSError) as exc:
+            raise map_bleak_error(exc) from exc
 
-    async def read(self, uuid: str) -> bytes:
-        return bytes(await self.client.read_gatt_char(uuid))
+    async def record_read(self, uuid: str) -> bytes:
+        """Read ``uuid`` and hand the value on like a notification, so it is recorded."""
+        try:
+            data = await self.client.read_gatt_char(uuid)
+        except (BleakError, OSError) as exc:
+            raise map_bleak_error(exc) from exc
+        self._on_payload(uuid.lower(), data)
+        return bytes(data)
 
 
 class SensorDriver(Protocol):
@@ -177,8 +189,8 @@ class SensorDriver(Protocol):
 
     kind: SensorKind
 
-    def matches(self, device: BLEDevice, adv: AdvertisementData) -> bool:
-        """Whether an advertisement comes from a sensor of this kind."""
+    def matches(self, name: str, service_uuids: Collection[str]) -> bool:
+        """Whether an advertisement (local name, service UUIDs) is a sensor of this kind."""
         ...
 
     async def start(self, link: SensorLink) -> None:
@@ -235,6 +247,9 @@ class SensorSupervisor:
         self.sensor_id = target
         self.status = LinkStatus(target, driver.kind, LinkState.DISCONNECTED, now_ns())
         self.stale_callbacks = 0
+        self.sink_errors = 0
+        self._streamed_before = False
+        self.address: str | None = None
 
     # -- status ---------------------------------------------------------------------------
 
@@ -295,20 +310,22 @@ class SensorSupervisor:
         )
         self._client = client
         await client.connect(timeout=self._connect_timeout_s)
-        self.sensor_id = client.address
+        self.address = client.address
         self._set(LinkState.STARTING)
         link = SensorLink(client, lambda uuid, data: self._on_payload(generation, uuid, data))
         self._last_frame_ns = self._now_ns()
         await self.driver.start(link)
-        reconnects = self.status.reconnects + (1 if self.status.frames else 0)
+        reconnects = self.status.reconnects + (1 if self._streamed_before else 0)
+        self._streamed_before = True
         self._set(LinkState.STREAMING, attempts=0, reconnects=reconnects)
         await self._watch()
 
     async def _find(self) -> BLEDevice:
         def match(device: BLEDevice, adv: AdvertisementData) -> bool:
             wanted = self.target.lower()
-            named = (adv.local_name or device.name or "").lower() == wanted
-            return (device.address.lower() == wanted or named) and self.driver.matches(device, adv)
+            name = adv.local_name or device.name or ""
+            is_target = device.address.lower() == wanted or name.lower() == wanted
+            return is_target and self.driver.matches(name, adv.service_uuids)
 
         scanner = self._backends.scanner
         if scanner is None:
@@ -363,7 +380,13 @@ class SensorSupervisor:
         payload = bytes(data)
         self._last_frame_ns = now
         self.status = replace(self.status, frames=self.status.frames + 1)
-        self._on_frame(RawFrame(self.sensor_id, uuid, payload, now))
+        try:
+            self._on_frame(RawFrame(self.sensor_id, uuid, payload, now))
+        except Exception:
+            # A failing consumer must not take the link down with it (nor lose the driver's
+            # view of control responses); it is logged loudly and counted.
+            self.sink_errors += 1
+            log.exception("%s: frame consumer failed", self.target)
         self.driver.on_payload(uuid, payload)
 
     def _on_disconnect(self, generation: int) -> None:

@@ -1,0 +1,164 @@
+"""Raw frames in, samples on the session clock out: one :class:`SensorDecoder` per sensor.
+
+This is the step right after the store in the data flow (see DESIGN.md): it is fed the same
+:class:`~sensorhub.sources.base.RawFrame` objects live and in replay, so both produce the same
+samples. It knows, per sensor kind, which characteristic carries what; the bytes are decoded by
+:mod:`sensorhub.protocols` and placed in time by :class:`sensorhub.clock.SensorClock`.
+
+Malformed frames never stop a stream: they are counted (``stats.malformed``), the reason is
+kept (``stats.last_error``), and the next frame is decoded as usual. Repeated and out-of-order
+frames are dropped and counted; lost frames become gaps of known length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sensorhub.clock import FrameOutcome, Gap, SensorClock
+from sensorhub.errors import DecodeError
+from sensorhub.protocols import gatt, leanfw, movesense, polar_pmd
+from sensorhub.protocols.base import AccBlock
+from sensorhub.sources.base import RawFrame, SensorKind
+
+__all__ = ["DEFAULT_RATES_HZ", "DecodeStats", "SensorDecoder", "SensorSamples"]
+
+#: The sample rate each kind is started at by default (drivers use the same values).
+DEFAULT_RATES_HZ: dict[SensorKind, int] = {
+    SensorKind.POLAR_H10: 200,
+    SensorKind.MOVESENSE: 52,
+    SensorKind.LEANFW: 100,
+}
+
+_LEANFW_SEQ_MODULO = 1 << 16
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SensorSamples:
+    """Accelerometer samples of one frame on the session clock (ns), in g, device axes."""
+
+    sensor: str
+    t_ns: NDArray[np.int64]
+    acc_g: NDArray[np.float64]
+    gap: Gap | None = None
+
+
+@dataclass(slots=True)
+class DecodeStats:
+    """Per-sensor counters for the status view and the closing report of a session."""
+
+    frames: int = 0  # data frames accepted
+    samples: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    gaps: int = 0
+    missing_samples: int = 0
+    battery_pct: int | None = None
+    heart_rate_bpm: int | None = None
+    last_error: str = ""
+    gap_list: list[Gap] = field(default_factory=list)
+
+
+class SensorDecoder:
+    """Decode and time-stamp one sensor's raw frames."""
+
+    def __init__(self, sensor: str, kind: SensorKind, *, sample_rate_hz: float | None = None):
+        self.sensor = sensor
+        self.kind = kind
+        self.sample_rate_hz = float(sample_rate_hz or DEFAULT_RATES_HZ[kind])
+        anchor: Literal["first", "last"] = "last" if kind is SensorKind.POLAR_H10 else "first"
+        seq_modulo = _LEANFW_SEQ_MODULO if kind is SensorKind.LEANFW else None
+        self.clock = SensorClock(self.sample_rate_hz, anchor=anchor, seq_modulo=seq_modulo)
+        self.stats = DecodeStats()
+        self._gsp = movesense.GspReassembler()
+        self._ms_clock = movesense.MsUnwrapper()
+
+    def restart(self) -> None:
+        """The link was (re)established: protocol and clock state start afresh."""
+        self.clock.restart()
+        self._gsp.reset()
+        self._ms_clock.reset()
+
+    def feed(self, frame: RawFrame) -> list[SensorSamples]:
+        """Decode one raw frame; returns the samples it carried (often one block, or none)."""
+        try:
+            blocks = self._decode(frame)
+        except DecodeError as exc:
+            self.stats.malformed += 1
+            self.stats.last_error = str(exc)
+            return []
+        out = []
+        for block in blocks:
+            timed = self._place(block, frame.receive_ns)
+            if timed is not None:
+                out.append(timed)
+        return out
+
+    # -- per kind -----------------------------------------------------------------------
+
+    def _decode(self, frame: RawFrame) -> list[AccBlock]:
+        uuid = frame.characteristic
+        if uuid == gatt.BATTERY_LEVEL_UUID:
+            self.stats.battery_pct = gatt.parse_battery_level(frame.payload)
+            return []
+        if self.kind is SensorKind.POLAR_H10:
+            return self._decode_h10(uuid, frame.payload)
+        if self.kind is SensorKind.MOVESENSE:
+            return self._decode_movesense(uuid, frame.payload)
+        if uuid == leanfw.DATA_UUID:
+            return [leanfw.acc_block(leanfw.parse_frame(frame.payload))]
+        return []
+
+    def _decode_h10(self, uuid: str, payload: bytes) -> list[AccBlock]:
+        if uuid == gatt.HEART_RATE_MEASUREMENT_UUID:
+            self.stats.heart_rate_bpm = gatt.parse_heart_rate(payload).bpm
+            return []
+        if uuid != polar_pmd.PMD_DATA_UUID:
+            return []
+        data = polar_pmd.parse_data_frame(payload)
+        if data.measurement_type != polar_pmd.MeasurementType.ACC:
+            return []
+        return [polar_pmd.acc_block(data, self.sample_rate_hz)]
+
+    def _decode_movesense(self, uuid: str, payload: bytes) -> list[AccBlock]:
+        if uuid != movesense.GSP_DATA_UUID:
+            return []
+        blocks = []
+        for event in self._gsp.feed(payload):
+            if isinstance(event, movesense.GspOrphan):
+                self.stats.malformed += 1
+                self.stats.last_error = event.reason
+            elif isinstance(event, movesense.GspData):
+                acc = movesense.parse_acc_payload(event.payload)
+                blocks.append(
+                    movesense.acc_block(acc, rate_hz=self.sample_rate_hz, unwrapper=self._ms_clock)
+                )
+        return blocks
+
+    # -- timing -------------------------------------------------------------------------
+
+    def _place(self, block: AccBlock, receive_ns: int) -> SensorSamples | None:
+        n = len(block)
+        if n == 0:
+            return None
+        anchor = (
+            block.t_device_ns[-1] if self.clock.timeline.anchor == "last" else block.t_device_ns[0]
+        )
+        timed = self.clock.push(int(anchor), n, receive_ns, block.seq)
+        if timed.outcome is FrameOutcome.DUPLICATE:
+            self.stats.duplicates += 1
+            return None
+        if timed.outcome is FrameOutcome.OUT_OF_ORDER:
+            self.stats.out_of_order += 1
+            return None
+        self.stats.frames += 1
+        self.stats.samples += n
+        if timed.gap is not None:
+            self.stats.gaps += 1
+            self.stats.missing_samples += timed.gap.missing_samples
+            self.stats.gap_list.append(timed.gap)
+        return SensorSamples(self.sensor, timed.t_session_ns, block.acc_g, timed.gap)
