@@ -217,3 +217,13 @@ async def test_teardown_leaves_no_tasks() -> None:
             pass  # left connected: close() must disconnect it
     await asyncio.sleep(0)
     assert asyncio.all_tasks() - before == set()
+
+
+async def test_services_filter_and_pairing(radio: VirtualRadio) -> None:
+    p = await radio.add(BarePeripheral("VS-A"))
+    address = p.device.public_address.to_string(False)
+    async with BleakClient(address, services=[SERVICE], pair=True, **radio.client_kwargs) as c:
+        assert [s.uuid for s in c.services] == [SERVICE]
+        assert p.connection.is_encrypted  # SMP "just works" pairing ran
+        assert await c.read_gatt_char(CONTROL) == bytearray(b"\x2a")
+        assert await c.read_gatt_char(CONTROL, use_cached=True) == bytearray(b"\x2a")
