@@ -65,7 +65,10 @@ class DyadConfig:
     min_valid: float = 0.8  # fraction of a window's bin pairs that must hold data
     follow_min_s: float = 0.5  # a partner onset counts as following within [min, max]
     follow_max_s: float = 5.0
-    reorder_s: float = 8.0  # > detector onset delay: min duration 2 s + retro onset <= 5 s
+    #: Longer than the detector's reporting delay: min duration 2 s + retrospective onset
+    #: <= 5 s. Measured on simulated sessions (bench/eval_sim.py sessions, default levels plus
+    #: 10/6): onset reported a median 2.7 s, at most 6.9 s after it; ends at most 1.6 s after.
+    reorder_s: float = 8.0
     n_surrogates: int = 200
     min_shift_s: float = 30.0
     t0_ns: int = 0
