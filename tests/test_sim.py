@@ -225,6 +225,8 @@ def test_unbounded_stream_keeps_leaning() -> None:
         ("response_prob", 1.5),
         ("mounting", "glued"),
         ("gesture_s", (0.0, 1.0)),
+        ("response_lag_s", (-1.0, 2.0)),
+        ("lean_depth_deg", (0.0, 10.0)),
     ],
 )
 def test_bad_config_names_the_field(field: str, value: object) -> None:

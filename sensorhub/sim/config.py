@@ -119,6 +119,8 @@ class SimConfig:
             raise ConfigError(
                 f"SimConfig.mounting must be 'strap' or 'random', not {self.mounting!r}"
             )
+        if self.response_lag_s[0] < 0 or self.lean_depth_deg[0] <= 0:
+            raise ConfigError("SimConfig.response_lag_s must be >= 0 and lean_depth_deg > 0")
         if self.lean_duration_s[0] <= 0 or self.onset_interval_s[0] <= 0:
             raise ConfigError("SimConfig.lean_duration_s and onset_interval_s must be > 0")
         if self.gesture_interval_s < 0 or self.backward_interval_s < 0:
