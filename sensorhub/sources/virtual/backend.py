@@ -35,7 +35,7 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bumble import att, core, hci
 from bumble.core import AdvertisingData
-from bumble.device import Peer
+from bumble.device import Advertisement, Connection, Peer
 
 from .world import VirtualRadio, current_radio
 
@@ -63,7 +63,7 @@ _SERVICE_DATA_TYPES = (
 )
 
 
-def uuid_to_str(value: Any) -> str:
+def uuid_to_str(value: core.UUID) -> str:
     """bumble UUID -> bleak's lower-case 128-bit string (``str()`` gives "UUID-16:2902")."""
     return str(uuid_module.UUID(bytes=bytes(value.to_bytes(force_128=True)[::-1])))
 
@@ -77,28 +77,29 @@ def _radio_from(kwargs: dict[str, Any]) -> VirtualRadio:
     return radio
 
 
-def advertisement_to_bleak(advertisement: Any) -> AdvertisementData:
+def advertisement_to_bleak(advertisement: Advertisement) -> AdvertisementData:
     """A bumble ``Advertisement`` (ADV data merged with scan response) as bleak sees it."""
     data = advertisement.data
     name = data.get(AdvertisingData.COMPLETE_LOCAL_NAME) or data.get(
         AdvertisingData.SHORTENED_LOCAL_NAME
     )
+    # get_all() is typed as a union over every AD type: narrow each field by its shape.
     service_uuids: list[str] = []
     for ad_type in _UUID_LIST_TYPES:
         for uuids in data.get_all(ad_type):
-            for value in uuids:
+            for value in uuids if isinstance(uuids, list) else ():
                 text = uuid_to_str(value)
                 if text not in service_uuids:
                     service_uuids.append(text)
-    service_data = {
-        uuid_to_str(value): bytes(payload)
-        for ad_type in _SERVICE_DATA_TYPES
-        for value, payload in data.get_all(ad_type)
-    }
-    manufacturer_data = {
-        int(company): bytes(payload)
-        for company, payload in data.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA)
-    }
+    service_data: dict[str, bytes] = {}
+    for ad_type in _SERVICE_DATA_TYPES:
+        for item in data.get_all(ad_type):
+            if isinstance(item, tuple) and isinstance(item[0], core.UUID):
+                service_data[uuid_to_str(item[0])] = bytes(item[1])
+    manufacturer_data: dict[int, bytes] = {}
+    for item in data.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA):
+        if isinstance(item, tuple) and isinstance(item[1], bytes):
+            manufacturer_data[int(item[0])] = item[1]
     tx_power = data.get(AdvertisingData.TX_POWER_LEVEL)
     return AdvertisementData(
         local_name=None if name is None else str(name),
@@ -126,7 +127,7 @@ class VirtualScanner(BaseBleakScanner):
         self._active = scanning_mode != "passive"
         self._scanning = False
 
-    def _on_advertisement(self, advertisement: Any) -> None:
+    def _on_advertisement(self, advertisement: Advertisement) -> None:
         adv = advertisement_to_bleak(advertisement)
         if not self.is_allowed_uuid(adv.service_uuids):
             return
@@ -169,12 +170,12 @@ class VirtualClient(BaseBleakClient):
         self._radio = _radio_from(kwargs)
         device = address_or_ble_device if isinstance(address_or_ble_device, BLEDevice) else None
         self._device_name: str | None = device.name if device else None
-        self._peer_address: Any = device.details if device else None
+        self._peer_address: hci.Address | None = device.details if device else None
         services = kwargs.get("services")
         self._services_filter: set[str] | None = None if services is None else set(services)
         self._mtu_request = int(kwargs.get("mtu", DEFAULT_MTU_REQUEST))
-        self._connection: Any = None
-        self._peer: Any = None
+        self._connection: Connection | None = None
+        self._peer: Peer | None = None
         self._subscribers: dict[int, Callable[[bytes], None]] = {}
 
     # -- properties -----------------------------------------------------------------------
@@ -191,7 +192,7 @@ class VirtualClient(BaseBleakClient):
         return self._connection is not None
 
     # -- connection -----------------------------------------------------------------------
-    async def _resolve_address(self) -> Any:
+    async def _resolve_address(self) -> hci.Address:
         """bleak resolves a string address by scanning; so does this backend."""
         if self._peer_address is not None:
             return self._peer_address
@@ -203,9 +204,10 @@ class VirtualClient(BaseBleakClient):
             raise BleakDeviceNotFoundError(
                 self.address, f"Device with address {self.address} was not found."
             )
+        address: hci.Address = device.details
         self._device_name = device.name
-        self._peer_address = device.details
-        return device.details
+        self._peer_address = address
+        return address
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         if self._connection is not None:
@@ -228,7 +230,7 @@ class VirtualClient(BaseBleakClient):
                 await self.disconnect()
                 raise
 
-    async def _create_link(self, address: Any) -> Any:
+    async def _create_link(self, address: hci.Address) -> Connection:
         central = self._radio.central
         try:
             return await central.connect(address)
@@ -238,7 +240,7 @@ class VirtualClient(BaseBleakClient):
         except core.BaseBumbleError as exc:
             raise BleakError(f"connect to {self.address} failed: {exc}") from exc
 
-    async def _cancel_pending_connect(self, address: Any) -> None:
+    async def _cancel_pending_connect(self, address: hci.Address) -> None:
         """Cancel a create-connection in progress, or drop the link if it just completed."""
         central = self._radio.central
         if self._radio.central_controller.pending_le_connection is not None:
@@ -251,7 +253,7 @@ class VirtualClient(BaseBleakClient):
         if orphan is not None:
             await orphan.disconnect()
 
-    async def _discover(self, peer: Any) -> BleakGATTServiceCollection:
+    async def _discover(self, peer: Peer) -> BleakGATTServiceCollection:
         await self._gatt(peer.discover_services())
         collection = BleakGATTServiceCollection()
         for service in peer.services:
@@ -312,7 +314,7 @@ class VirtualClient(BaseBleakClient):
         raise NotImplementedError("unpair is not supported by the virtual radio")
 
     # -- GATT -----------------------------------------------------------------------------
-    def _require_peer(self) -> Any:
+    def _require_peer(self) -> Peer:
         if self._peer is None:
             raise BleakError("Not connected")
         return self._peer

@@ -80,7 +80,7 @@ class LeanSensor(VirtualSensor):
     def streaming_acc(self) -> bool:
         return self.streaming("acc")
 
-    def _on_control(self, _connection: Any, value: bytes) -> None:
+    def _on_control(self, _connection: object, value: bytes) -> None:
         self.control_writes.append(bytes(value))
         self.spawn(self.indicate(self.control_char, self.handle_request(bytes(value))))
 

@@ -82,7 +82,7 @@ class Movesense(VirtualSensor):
             ]
         )
 
-    def _on_command(self, _connection: Any, value: bytes) -> None:
+    def _on_command(self, _connection: object, value: bytes) -> None:
         self.commands.append(bytes(value))
         reply = self.handle_command(bytes(value))
         if reply is not None:

@@ -131,7 +131,7 @@ class PolarH10(VirtualSensor):
         )
 
     # -- control point --------------------------------------------------------------------
-    def _on_cp_write(self, _connection: Any, value: bytes) -> None:
+    def _on_cp_write(self, _connection: object, value: bytes) -> None:
         self.control_writes.append(bytes(value))
         self.spawn(self.indicate(self.cp_char, self.handle_request(bytes(value))))
 
@@ -213,7 +213,7 @@ class PolarH10(VirtualSensor):
         return [pmd.encode_data_frame(mg, timestamp_ns=int(t_ns[-1]))]
 
     # -- heart rate -----------------------------------------------------------------------
-    def _on_hr_subscription(self, _connection: Any, notify: bool, _indicate: bool) -> None:
+    def _on_hr_subscription(self, _connection: object, notify: bool, _indicate: bool) -> None:
         if notify:
             self.spawn(self._heart_rate_loop())
 

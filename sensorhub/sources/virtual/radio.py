@@ -35,10 +35,10 @@ import asyncio
 import collections
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
-from bumble import hci, ll
-from bumble.controller import Controller
+from bumble import core, hci, ll
+from bumble.controller import AdvertisingSet, Controller
+from bumble.controller import Connection as LinkConnection
 from bumble.host import Host
 from bumble.link import LocalLink
 
@@ -91,7 +91,7 @@ class _AirQueue:
     """One direction of one connection: fragments waiting for a connection event."""
 
     anchor: float
-    fragments: collections.deque[Any] = field(default_factory=collections.deque)
+    fragments: collections.deque[hci.HCI_AclDataPacket] = field(default_factory=collections.deque)
     event: asyncio.TimerHandle | None = None
     sent: int = 0
     busy_events: int = 0  # connection events that carried at least one packet
@@ -100,13 +100,13 @@ class _AirQueue:
 class RadioHost(Host):
     """bumble Host without the eager per-packet debug formatting (unless DEBUG is on)."""
 
-    def send_hci_packet(self, packet: Any) -> None:
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if self.snooper is not None or _BUMBLE_HOST_LOG.isEnabledFor(logging.DEBUG):
             super().send_hci_packet(packet)
         elif self.hci_sink is not None:
             self.hci_sink.on_packet(bytes(packet))
 
-    def on_hci_packet(self, packet: Any) -> None:
+    def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if self.snooper is not None or _BUMBLE_HOST_LOG.isEnabledFor(logging.DEBUG):
             super().on_hci_packet(packet)
             return
@@ -130,11 +130,11 @@ class RadioController(Controller):
     def __init__(self, name: str, *, link: RadioLink, public_address: str) -> None:
         super().__init__(name, link=link, public_address=public_address)
         self.radio: RadioLink = link
-        self._air: dict[Any, _AirQueue] = {}  # peer hci.Address -> queue
+        self._air: dict[hci.Address, _AirQueue] = {}  # by peer address
         self._active_scan = True
 
     # -- HCI fast path --------------------------------------------------------------------
-    def on_hci_packet(self, packet: Any) -> None:
+    def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if _BUMBLE_CONTROLLER_LOG.isEnabledFor(logging.DEBUG):
             super().on_hci_packet(packet)
         elif isinstance(packet, hci.HCI_AclDataPacket):
@@ -144,14 +144,14 @@ class RadioController(Controller):
         else:
             super().on_hci_packet(packet)
 
-    def send_hci_packet(self, packet: Any) -> None:
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if _BUMBLE_CONTROLLER_LOG.isEnabledFor(logging.DEBUG):
             super().send_hci_packet(packet)
         elif self.host is not None:
             asyncio.get_running_loop().call_soon(self.host.on_packet, bytes(packet))
 
     # -- connection events ----------------------------------------------------------------
-    def on_hci_acl_data_packet(self, packet: Any) -> None:
+    def on_hci_acl_data_packet(self, packet: hci.HCI_AclDataPacket) -> None:
         connection = self.find_le_connection_by_handle(packet.connection_handle)
         if connection is None:
             super().on_hci_acl_data_packet(packet)  # classic, or a stale handle (logged)
@@ -164,14 +164,14 @@ class RadioController(Controller):
         if queue.event is None:
             self._schedule_event(connection.peer_address, queue)
 
-    def _schedule_event(self, peer: Any, queue: _AirQueue) -> None:
+    def _schedule_event(self, peer: hci.Address, queue: _AirQueue) -> None:
         loop = asyncio.get_running_loop()
         interval = self.radio.config.connection_interval_s
         elapsed = loop.time() - queue.anchor
         next_event = queue.anchor + (int(elapsed / interval) + 1) * interval
         queue.event = loop.call_at(next_event, self._on_connection_event, peer)
 
-    def _on_connection_event(self, peer: Any) -> None:
+    def _on_connection_event(self, peer: hci.Address) -> None:
         queue = self._air.get(peer)
         connection = self.le_connections.get(peer)
         if queue is None or connection is None:
@@ -192,28 +192,30 @@ class RadioController(Controller):
         if queue.fragments:
             self._schedule_event(peer, queue)
 
-    def air_stats(self, peer: Any) -> tuple[int, int, int]:
+    def air_stats(self, peer: hci.Address) -> tuple[int, int, int]:
         """(packets queued, packets sent, busy connection events) on the link to ``peer``."""
         queue = self._air.get(peer)
         if queue is None:
             return (0, 0, 0)
         return (len(queue.fragments), queue.sent, queue.busy_events)
 
-    def on_le_disconnected(self, connection: Any, reason: int) -> None:
+    def on_le_disconnected(self, connection: LinkConnection, reason: int) -> None:
         queue = self._air.pop(connection.peer_address, None)
         if queue is not None and queue.event is not None:
             queue.event.cancel()
         self.radio.forget_connection(self, connection)
         super().on_le_disconnected(connection, reason)
 
-    def drop_connection(self, peer: Any, reason: int) -> None:
+    def drop_connection(self, peer: hci.Address, reason: int) -> None:
         """Tear down the connection to ``peer`` locally, as a supervision timeout does."""
         connection = self.le_connections.get(peer)
         if connection is not None:
             self.on_le_disconnected(connection, reason)
 
     # -- connection creation --------------------------------------------------------------
-    def on_hci_le_create_connection_cancel_command(self, command: Any) -> Any:
+    def on_hci_le_create_connection_cancel_command(
+        self, command: hci.HCI_LE_Create_Connection_Cancel_Command
+    ) -> hci.HCI_StatusReturnParameters:
         """Really cancel (bumble 0.0.236 ignores the command and stays pending forever)."""
         if self.pending_le_connection is None:
             return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
@@ -243,7 +245,9 @@ class RadioController(Controller):
         props = int(adv_set.parameters.advertising_event_properties)
         return bool(props & _ADV_PROPS.USE_LEGACY_ADVERTISING_PDUS)
 
-    def on_hci_le_set_extended_advertising_data_command(self, command: Any) -> Any:
+    def on_hci_le_set_extended_advertising_data_command(
+        self, command: hci.HCI_LE_Set_Extended_Advertising_Data_Command
+    ) -> hci.HCI_StatusReturnParameters:
         if (
             self._uses_legacy_pdus(command.advertising_handle)
             and len(command.advertising_data) > LEGACY_ADV_MAX_BYTES
@@ -253,7 +257,9 @@ class RadioController(Controller):
             )
         return super().on_hci_le_set_extended_advertising_data_command(command)
 
-    def on_hci_le_set_extended_scan_response_data_command(self, command: Any) -> Any:
+    def on_hci_le_set_extended_scan_response_data_command(
+        self, command: hci.HCI_LE_Set_Extended_Scan_Response_Data_Command
+    ) -> hci.HCI_StatusReturnParameters:
         if (
             self._uses_legacy_pdus(command.advertising_handle)
             and len(command.scan_response_data) > LEGACY_ADV_MAX_BYTES
@@ -263,14 +269,18 @@ class RadioController(Controller):
             )
         return super().on_hci_le_set_extended_scan_response_data_command(command)
 
-    def on_hci_le_set_advertising_data_command(self, command: Any) -> Any:
+    def on_hci_le_set_advertising_data_command(
+        self, command: hci.HCI_LE_Set_Advertising_Data_Command
+    ) -> hci.HCI_StatusReturnParameters:
         if len(command.advertising_data) > LEGACY_ADV_MAX_BYTES:
             return hci.HCI_StatusReturnParameters(
                 hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR
             )
         return super().on_hci_le_set_advertising_data_command(command)
 
-    def on_hci_le_set_scan_response_data_command(self, command: Any) -> Any:
+    def on_hci_le_set_scan_response_data_command(
+        self, command: hci.HCI_LE_Set_Scan_Response_Data_Command
+    ) -> hci.HCI_StatusReturnParameters:
         if len(command.scan_response_data) > LEGACY_ADV_MAX_BYTES:
             return hci.HCI_StatusReturnParameters(
                 hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR
@@ -283,11 +293,13 @@ class RadioController(Controller):
         """Scanning or initiating: only then does the radio hear advertising."""
         return bool(self.le_scan_enable) or self.pending_le_connection is not None
 
-    def on_hci_le_set_extended_scan_parameters_command(self, command: Any) -> Any:
+    def on_hci_le_set_extended_scan_parameters_command(
+        self, command: hci.HCI_LE_Set_Extended_Scan_Parameters_Command
+    ) -> hci.HCI_StatusReturnParameters:
         self._active_scan = bool(command.scan_types) and command.scan_types[0] == 1
         return super().on_hci_le_set_extended_scan_parameters_command(command)
 
-    def on_advertising_pdu(self, pdu: Any) -> None:
+    def on_advertising_pdu(self, pdu: ll.AdvInd | ll.AdvExtInd) -> None:
         """Report legacy-PDU advertising with the real scan response and configured RSSI."""
         if not self.listening:
             return
@@ -296,10 +308,12 @@ class RadioController(Controller):
             not isinstance(pdu, ll.AdvExtInd)
             or pdu.periodic_advertising_data is not None
             or found is None
+            or found[1].parameters is None
         ):
             super().on_advertising_pdu(pdu)
             return
         advertiser, adv_set = found
+        assert adv_set.parameters is not None
         if self.le_scan_enable:
             props = int(adv_set.parameters.advertising_event_properties)
             flags = _EXT_REPORT.EventType.LEGACY_ADVERTISING_PDU_USED
@@ -320,7 +334,9 @@ class RadioController(Controller):
             self.create_le_connection(pdu.advertiser_address)
 
     @staticmethod
-    def _report(address: Any, flags: int, rssi: int, data: bytes) -> Any:
+    def _report(
+        address: hci.Address, flags: int, rssi: int, data: bytes
+    ) -> hci.HCI_LE_Extended_Advertising_Report_Event.Report:
         return _EXT_REPORT.Report(
             event_type=flags,
             address_type=address.address_type,
@@ -345,15 +361,15 @@ class RadioLink(LocalLink):
         self.config = config or RadioConfig()
         self._out_of_range: set[Controller] = set()
         self._rssi: dict[Controller, int] = {}
-        self._by_address: dict[Any, Controller] = {}  # lookup cache, cleared on any change
+        self._by_address: dict[hci.Address, Controller] = {}  # lookup cache, cleared on any change
         # (controller, peer address) -> pending supervision timeout
-        self._timeouts: dict[tuple[Controller, Any], asyncio.TimerHandle] = {}
+        self._timeouts: dict[tuple[Controller, hci.Address], asyncio.TimerHandle] = {}
 
     # -- queries used by RadioController --------------------------------------------------
     def in_range(self, controller: Controller) -> bool:
         return controller in self.controllers and controller not in self._out_of_range
 
-    def can_hear(self, sender: Controller, peer_address: Any) -> bool:
+    def can_hear(self, sender: Controller, peer_address: hci.Address) -> bool:
         receiver = self.find_le_controller(peer_address)
         return receiver is not None and self.in_range(sender) and self.in_range(receiver)
 
@@ -363,7 +379,7 @@ class RadioLink(LocalLink):
     def set_rssi(self, controller: Controller, rssi: int) -> None:
         self._rssi[controller] = rssi
 
-    def find_le_controller(self, address: Any) -> Controller | None:
+    def find_le_controller(self, address: hci.Address) -> Controller | None:
         """bumble's lookup scans every controller per packet; cache it (addresses are fixed)."""
         controller = self._by_address.get(address)
         if controller is None:
@@ -380,7 +396,7 @@ class RadioLink(LocalLink):
         self._by_address.clear()
         super().on_address_changed(controller)  # type: ignore[no-untyped-call]
 
-    def find_advertiser(self, address: Any) -> tuple[Controller, Any] | None:
+    def find_advertiser(self, address: hci.Address) -> tuple[Controller, AdvertisingSet] | None:
         """The controller and enabled advertising set that advertise as ``address``."""
         controller = self.find_le_controller(address)
         if controller is None:
@@ -392,14 +408,18 @@ class RadioLink(LocalLink):
 
     # -- delivery -------------------------------------------------------------------------
     def send_acl_data(
-        self, sender: Controller, destination: Any, transport: Any, data: bytes
+        self,
+        sender: Controller,
+        destination: hci.Address,
+        transport: core.PhysicalTransport,
+        data: bytes,
     ) -> None:
         receiver = self.find_le_controller(destination)
         if receiver is None or not (self.in_range(sender) and self.in_range(receiver)):
             return  # lost in the air; only reachable via races with going out of range
         super().send_acl_data(sender, destination, transport, data)
 
-    def send_advertising_pdu(self, sender: Controller, packet: Any) -> None:
+    def send_advertising_pdu(self, sender: Controller, packet: ll.AdvertisingPdu) -> None:
         if not self.in_range(sender):
             return
         loop = asyncio.get_running_loop()
@@ -411,7 +431,9 @@ class RadioLink(LocalLink):
             if isinstance(packet, ll.ConnectInd) or getattr(controller, "listening", True):
                 loop.call_soon(controller.on_ll_advertising_pdu, packet)
 
-    def send_ll_control_pdu(self, sender_address: Any, receiver_address: Any, packet: Any) -> None:
+    def send_ll_control_pdu(
+        self, sender_address: hci.Address, receiver_address: hci.Address, packet: ll.ControlPdu
+    ) -> None:
         sender = self.find_le_controller(sender_address)
         receiver = self.find_le_controller(receiver_address)
         if sender is None or receiver is None:
@@ -459,13 +481,13 @@ class RadioLink(LocalLink):
             if end is controller or addr in own_addresses:
                 self._timeouts.pop(key).cancel()
 
-    def _supervision_timeout(self, controller: Controller, peer_address: Any) -> None:
+    def _supervision_timeout(self, controller: Controller, peer_address: hci.Address) -> None:
         assert isinstance(controller, RadioController)
         self._timeouts.pop((controller, peer_address), None)
         logger.info("%s: supervision timeout on link to %s", controller.name, peer_address)
         controller.drop_connection(peer_address, hci.HCI_CONNECTION_TIMEOUT_ERROR)
 
-    def forget_connection(self, controller: Controller, connection: Any) -> None:
+    def forget_connection(self, controller: Controller, connection: LinkConnection) -> None:
         """Called when a connection ends: its supervision timer has nothing left to do."""
         handle = self._timeouts.pop((controller, connection.peer_address), None)
         if handle is not None:
