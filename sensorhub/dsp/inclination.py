@@ -15,8 +15,11 @@ which method produced it and its quality figures:
     Explicit directions, as axis names (``+x``, ``-z``) or vectors (``0,0.7,0.7``). ``forward`` is
     made orthogonal to ``up``; refused if the two are within 60 degrees of each other.
 ``fallback``
-    Neither is available. ``up`` is the mean gravity direction over the stillest 2 s (assumes the
-    wearer is upright when stillest, so lying data must be left out). ``forward`` is the principal
+    Neither is available. ``up`` is the most common still posture: the 1-s blocks that are still
+    (summed per-axis SD < 0.05 g) are clustered by direction and the densest direction (most
+    blocks within 5 degrees) is averaged. People spend most of a session in their baseline
+    posture and lean in episodes, and they also hold still while leaning, so the single stillest
+    stretch is not a safe choice. ``forward`` is the principal
     axis of the tilt excursions away from ``up`` (where the trunk moves most, which for a seated or
     bending wearer is the sagittal plane), signed by the device's known forward axis if given, else
     by the larger excursion (people lean forward further than backward). If the excursions are
@@ -208,9 +211,9 @@ def calibrate_fallback(
         v = parse_axis(up, "up")
         quality["up_source"] = "given"
     else:
-        v, sd = _still_direction(acc, fs_hz, 2.0, "recording")
-        quality["up_source"] = "stillest 2 s"
-        quality["still_sd_g"] = round(sd, 5)
+        v, share = _modal_still_direction(acc, fs_hz)
+        quality["up_source"] = "most common still posture"
+        quality["modal_share"] = round(share, 3)
     dirs = _block_directions(acc, fs_hz)
     h = dirs - np.outer(dirs @ v, v)
     eigval, eigvec = np.linalg.eigh(h.T @ h / max(1, h.shape[0]))
@@ -243,6 +246,21 @@ def calibrate_fallback(
                 math.degrees(math.acos(float(np.clip(f @ _unit(hint_h), -1.0, 1.0)))), 3
             )
     return Calibration(v, f, "fallback", quality)
+
+
+def _modal_still_direction(acc: FloatArray, fs_hz: float) -> tuple[FloatArray, float]:
+    """Densest direction among still 1-s blocks, and the share of still blocks near it."""
+    blocks = _blocks(np.asarray(acc, dtype=np.float64), fs_hz)
+    still = blocks.std(axis=1).sum(axis=1) < STILL_SD_G
+    dirs = _block_directions(acc, fs_hz)
+    if np.count_nonzero(still) >= 3:
+        dirs = dirs[still]
+    step = max(1, dirs.shape[0] // 1500)  # bounds the pairwise matrix
+    dirs = dirs[::step]
+    near = (dirs @ dirs.T) > math.cos(math.radians(5.0))
+    counts = near.sum(axis=1)
+    best = int(np.argmax(counts))
+    return _unit(dirs[near[best]].mean(axis=0)), float(counts[best]) / dirs.shape[0]
 
 
 def _unit(v: FloatArray) -> FloatArray:

@@ -119,3 +119,15 @@ def test_fallback_uses_the_hint_when_excursions_are_too_small() -> None:
 def test_calibration_needs_a_second_of_data() -> None:
     with pytest.raises(ConfigError, match="at least 1 s"):
         calibrate_fallback(np.ones((10, 3)), 50.0)
+
+
+def test_fallback_upright_is_the_most_common_still_posture_not_the_stillest() -> None:
+    """People hold still while leaning; the baseline posture is the one held most often."""
+    up, forward = random_mounting(14)
+    rng = np.random.default_rng(5)
+    upright = reading(up, forward, np.zeros(3000)) + rng.normal(scale=0.004, size=(3000, 3))
+    held_lean = reading(up, forward, np.full(500, 25.0))  # perfectly still, but leaning
+    acc = np.concatenate([upright[:1500], held_lean, upright[1500:]])
+    cal = calibrate_fallback(acc, 50.0, forward_hint=forward.tolist())
+    assert cal.quality["up_source"] == "most common still posture"
+    assert np.degrees(np.arccos(min(1.0, cal.up @ up))) < 1.0
