@@ -363,3 +363,52 @@ def _reencode(vector: dict[str, Any]) -> bytes:
 )
 def test_valid_vectors_reencode_to_the_same_bytes(vector: dict[str, Any]) -> None:
     assert _reencode(vector).hex() == vector["hex"]
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(lf.__all__) == sorted(
+        [
+            "AccFrame",
+            "CLI_DECODERS",
+            "CONTROL_UUID",
+            "ControlEvent",
+            "ControlResponse",
+            "DATA_UUID",
+            "DeviceConfig",
+            "EventCode",
+            "FRAME_ACC_XYZ_INT16",
+            "FRAME_PERIOD_MAX_MS",
+            "HEADER_LEN",
+            "MAX_T_US",
+            "NAME_PREFIX",
+            "Opcode",
+            "PROFILE_VERSION",
+            "RANGE_CODES",
+            "RATE_CODES",
+            "Request",
+            "RequestCheck",
+            "SERVICE_UUID",
+            "Status",
+            "acc_block",
+            "encode_event",
+            "encode_frame",
+            "encode_get_config",
+            "encode_request",
+            "encode_response",
+            "encode_set_range",
+            "encode_set_rate",
+            "encode_start",
+            "encode_stop",
+            "max_samples_per_frame",
+            "parse_control",
+            "parse_frame",
+            "parse_request",
+            "quantize",
+            "range_code",
+            "rate_code",
+            "samples_per_frame",
+            "seq_delta",
+            "validate_request",
+        ]
+    )
+    assert all(hasattr(lf, name) for name in lf.__all__)

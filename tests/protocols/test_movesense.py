@@ -372,3 +372,43 @@ def _reencode(vector: dict[str, Any]) -> bytes:
 )
 def test_valid_vectors_reencode_to_the_same_bytes(vector: dict[str, Any]) -> None:
     assert _reencode(vector).hex() == vector["hex"]
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(ms.__all__) == sorted(
+        [
+            "ACC_RATES_HZ",
+            "CLI_DECODERS",
+            "Command",
+            "CommandResult",
+            "GSP_COMMAND_UUID",
+            "GSP_DATA_UUID",
+            "GSP_SERVICE_UUID",
+            "GspCommand",
+            "GspData",
+            "GspEvent",
+            "GspNotification",
+            "GspOrphan",
+            "GspReassembler",
+            "MAX_NOTIFICATION_LEN",
+            "MAX_SUBSCRIPTIONS",
+            "MovesenseAcc",
+            "MsUnwrapper",
+            "Response",
+            "acc_block",
+            "acc_rate_from_path",
+            "encode_acc_payload",
+            "encode_command_result",
+            "encode_data",
+            "encode_hello",
+            "encode_hello_response",
+            "encode_subscribe",
+            "encode_unsubscribe",
+            "parse_acc_data",
+            "parse_acc_payload",
+            "parse_command",
+            "parse_command_result",
+            "parse_notification",
+        ]
+    )
+    assert all(hasattr(ms, name) for name in ms.__all__)
