@@ -153,7 +153,7 @@ class Resampler:
         n_bad = t.size - int(np.count_nonzero(finite))
         if n_bad:
             self.stats.non_finite += n_bad
-            t, a = t[finite], a[finite]
+            t, a = np.compress(finite, t), np.compress(finite, a, axis=0)
         no_seg = np.zeros(0, dtype=np.bool_)
         if t.size == 0:
             return t, a, no_seg, []
@@ -167,7 +167,7 @@ class Resampler:
             keep = t > before
             self.stats.duplicate_time += int(np.count_nonzero(t == before))
             self.stats.out_of_order += int(np.count_nonzero(t < before))
-            t, a = t[keep], a[keep]
+            t, a = np.compress(keep, t), np.compress(keep, a, axis=0)
             if t.size == 0:
                 return t, a, no_seg, []
         # Gaps between consecutive accepted samples (the first one against the carried time).
@@ -199,7 +199,8 @@ class Resampler:
         self.stats.accepted += n_knots
         if fresh is None:
             return t, a, new_seg, breaks
-        return t[fresh], a[fresh], new_seg, breaks
+        # np.compress is several times faster than boolean fancy indexing on (N, 3).
+        return np.compress(fresh, t), np.compress(fresh, a, axis=0), new_seg, breaks
 
     def _fresh(self, a: FloatArray) -> BoolArray | None:
         """Knot mask (``None``: all are knots): drops the first repeat of each run."""
@@ -231,9 +232,14 @@ class Resampler:
         # Bracketing sample: ts[i] <= T < ts[i + 1]; a grid point on a sample takes it exactly.
         i = np.searchsorted(ts, grid, side="right") - 1
         j = np.minimum(i + 1, ts.size - 1)
-        span = ts[j] - ts[i]
-        w = (grid - ts[i]) / np.where(span > 0, span, 1)
-        out = av[i] + w[:, None] * (av[j] - av[i])
+        t_i = np.take(ts, i)
+        span = np.take(ts, j) - t_i
+        w = (grid - t_i) / np.where(span > 0, span, 1)
+        a_i = np.take(av, i, axis=0)
+        out = np.take(av, j, axis=0)
+        out -= a_i
+        out *= w[:, None]
+        out += a_i
         return grid, out
 
 

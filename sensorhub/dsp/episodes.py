@@ -144,14 +144,22 @@ class LevelTracker:
         """One chunk of uniformly sampled signal ``x`` (degrees) at times ``t`` (ns)."""
         n = t.size
         on = x >= self.spec.enter_deg
-        off = x < self.spec.exit_deg
         if hold is not None:
             on &= ~hold
-            off &= ~hold
         if block is not None:
             on &= ~block
         if force_off is not None:
             on &= ~force_off
+        if not self._state and self._cand is None and not on.any():
+            # Fast path (most chunks of most levels): off, nothing pending, nothing turns on.
+            if n:
+                self._last_t = int(t[-1])
+                self._remember(t, x)
+            return LevelResult(np.zeros(n, dtype=np.bool_), [], [])
+        off = x < self.spec.exit_deg
+        if hold is not None:
+            off &= ~hold
+        if force_off is not None:
             off |= force_off
         valid = np.ones(n, dtype=np.bool_) if hold is None else ~hold
         decisive = on | off

@@ -44,6 +44,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -80,15 +81,20 @@ class Calibration:
     quality: Mapping[str, float | str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def right(self) -> FloatArray:
         r: FloatArray = np.cross(self.forward, self.up)
         return r
 
-    @property
+    @cached_property
     def basis(self) -> FloatArray:
         """Rows ``up``, ``forward``, ``right``: ``g @ basis.T`` gives body-frame components."""
         return np.stack([self.up, self.forward, self.right])
+
+    @cached_property
+    def _basis_list(self) -> list[list[float]]:
+        rows: list[list[float]] = self.basis.tolist()
+        return rows
 
     def describe(self) -> dict[str, object]:
         """A JSON-friendly record (for logs, exports and the CLI's output)."""
@@ -118,7 +124,7 @@ def angles_deg(gravity: FloatArray, cal: Calibration) -> Angles:
     # the array length (blocking, FMA), which would break the chunking invariant. Columns of
     # the Fortran-ordered sosfilt output are contiguous.
     x, y, z = gravity[:, 0], gravity[:, 1], gravity[:, 2]
-    (v0, v1, v2), (f0, f1, f2), (r0, r1, r2) = cal.basis.tolist()
+    (v0, v1, v2), (f0, f1, f2), (r0, r1, r2) = cal._basis_list
     cv = x * v0 + y * v1 + z * v2
     cf = x * f0 + y * f1 + z * f2
     cr = x * r0 + y * r1 + z * r2
