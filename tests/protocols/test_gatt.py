@@ -121,7 +121,7 @@ def test_random_bytes_only_ever_raise_decode_error(decoder: Any, data: bytes) ->
         assert str(exc)  # noqa: PT017 - the message must name what was wrong
 
 
-@settings(max_examples=2_000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     bpm=st.integers(0, 0xFFFF),
     uint16=st.booleans(),
@@ -147,3 +147,43 @@ def test_decode_command_prints_heart_rate(capsys: pytest.CaptureFixture[str]) ->
     assert (out["bpm"], out["rr_intervals_s"]) == (72, [811 / 1024, 799 / 1024])
     assert main(["decode", "--protocol", "battery-level", "65"]) == 1
     assert "above 100" in capsys.readouterr().err
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(gatt.__all__) == sorted(
+        [
+            "BATTERY_LEVEL_UUID",
+            "BATTERY_SERVICE_UUID",
+            "BODY_SENSOR_LOCATION_UUID",
+            "BodySensorLocation",
+            "CLI_DECODERS",
+            "DEVICE_INFORMATION_SERVICE_UUID",
+            "DEVICE_INFO_STRING_UUIDS",
+            "FIRMWARE_REVISION_UUID",
+            "HARDWARE_REVISION_UUID",
+            "HEART_RATE_MEASUREMENT_UUID",
+            "HEART_RATE_SERVICE_UUID",
+            "HeartRate",
+            "MANUFACTURER_NAME_UUID",
+            "MODEL_NUMBER_UUID",
+            "PNP_ID_UUID",
+            "PnpId",
+            "RR_UNITS_PER_SECOND",
+            "SERIAL_NUMBER_UUID",
+            "SOFTWARE_REVISION_UUID",
+            "SYSTEM_ID_UUID",
+            "encode_battery_level",
+            "encode_device_info_string",
+            "encode_heart_rate",
+            "encode_pnp_id",
+            "parse_battery_level",
+            "parse_body_sensor_location",
+            "parse_device_info_string",
+            "parse_heart_rate",
+            "parse_pnp_id",
+            "uuid16",
+        ]
+    )
+    for name in gatt.__all__:
+        assert hasattr(gatt, name), name
+    assert gatt.parse_heart_rate(bytearray(b"\x00\x48")).bpm == 72

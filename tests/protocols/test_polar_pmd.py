@@ -380,3 +380,65 @@ def test_decode_command_finds_decoders_in_protocol_modules() -> None:
     found = discover_decoders()
     assert found["polar-pmd"] is pmd.parse_data_frame
     assert found["heart-rate"].__module__ == "sensorhub.protocols.gatt"
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(pmd.__all__) == sorted(
+        [
+            "CLI_DECODERS",
+            "CP_FEATURES",
+            "CP_MEASUREMENT_STOPPED",
+            "CP_RESPONSE",
+            "CpMessage",
+            "CpResponse",
+            "CpResponseAssembler",
+            "ErrorCode",
+            "FRAME_HEADER_SIZE",
+            "Features",
+            "FrameLayout",
+            "MeasurementStopped",
+            "MeasurementType",
+            "Opcode",
+            "PMD_CONTROL_POINT_UUID",
+            "PMD_DATA_UUID",
+            "PMD_EPOCH_UNIX_NS",
+            "PMD_SERVICE_UUID",
+            "PmdDataFrame",
+            "PmdRequest",
+            "PmdSettings",
+            "SettingType",
+            "acc_block",
+            "acc_start_request",
+            "build_cp_response",
+            "build_features",
+            "build_measurement_stopped",
+            "decode_delta_payload",
+            "encode_data_frame",
+            "encode_delta_blocks",
+            "encode_delta_payload",
+            "encode_frame_header",
+            "encode_settings",
+            "error_name",
+            "frame_layout",
+            "get_settings_request",
+            "parse_cp_message",
+            "parse_data_frame",
+            "parse_request",
+            "parse_settings",
+            "raw_samples_per_frame",
+            "request_byte",
+            "select_start_settings",
+            "start_request",
+            "stop_request",
+        ]
+    )
+    for name in pmd.__all__:
+        assert hasattr(pmd, name), name
+
+
+def test_decoders_accept_bytearray_and_memoryview() -> None:
+    raw = bytes.fromhex("02650000000000000081f1ff1400f00306017b0f08")
+    for payload in (bytearray(raw), memoryview(raw)):
+        assert pmd.parse_data_frame(payload).samples.tolist() == [[-15, 20, 1008], [-20, 17, 1008]]
+    assert pmd.parse_cp_message(memoryview(bytes.fromhex("f0030200"))) == pmd.CpResponse(3, 2, 0)
+    assert pmd.parse_request(bytearray(b"\x03\x02")).measurement_type == 2
