@@ -42,16 +42,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "detect",
         help="detect lean episodes in acceleration CSV files",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=(
+            "Offline lean detection for acceleration files (t_s/t_ms + ax_g/ax_mg/ax_ms2 "
+            "columns, or Polar Sensor Logger ACC exports), all in one process. Without both "
+            "--up and --forward, each file is calibrated from its own data (fallback)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="CSV files (t_s/t_ms + ax_g/...)")
-    p.add_argument("--rate", type=float, default=50.0, metavar="HZ", help="resampling rate")
-    p.add_argument("--up", metavar="AXIS|x,y,z", help="upright direction in device axes (+x)")
-    p.add_argument("--forward", metavar="AXIS|x,y,z", help="forward direction in device axes")
-    p.add_argument("--enter-deg", type=float, default=20.0, help="forward enter threshold")
-    p.add_argument("--exit-deg", type=float, default=15.0, help="forward exit threshold")
-    p.add_argument("--min-duration", type=float, default=2.0, metavar="S", help="seconds")
-    p.add_argument("--merge-gap", type=float, default=1.0, metavar="S", help="seconds")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="CSV files")
+    p.add_argument("--rate", type=float, default=50.0, metavar="HZ", help="processing rate")
+    p.add_argument("--up", metavar="AXIS|x,y,z", help="upright direction in device axes, e.g. +x")
+    p.add_argument("--forward", metavar="AXIS|x,y,z", help="forward (out of the chest), e.g. +z")
+    p.add_argument("--enter-deg", type=float, default=20.0, metavar="DEG", help="enter threshold")
+    p.add_argument("--exit-deg", type=float, default=15.0, metavar="DEG", help="exit threshold")
+    p.add_argument("--min-duration", type=float, default=2.0, metavar="S", help="min duration")
+    p.add_argument("--merge-gap", type=float, default=1.0, metavar="S", help="merge gaps up to")
     p.add_argument("--format", choices=["csv", "json", "jsonl"], default="csv")
     p.set_defaults(handler=_run)
 
