@@ -2,7 +2,7 @@
 
 Everything here is little-endian and LSB-first, the convention of every BLE profile we
 decode: bit *k* of a bit stream is bit ``k % 8`` of byte ``k // 8``, and the first bit read of
-a field is its least-significant bit. Readers take numpy arrays and return numpy arrays; they
+a field is its least-significant bit. Readers take bytes and return int64 numpy arrays; they
 do **not** validate lengths (their callers know the frame layout and raise ``DecodeError``
 with a message that names the field before calling them).
 """
@@ -22,7 +22,7 @@ __all__ = [
     "write_signed_le",
 ]
 
-#: Widest field :func:`read_lsb_fields` reads. A field starts at any bit of a byte (shift up
+#: Widest field :func:`read_signed_lsb_fields` reads. A field starts at any bit of a byte (shift up
 #: to 7), so a 64-bit window holds any field up to 57 bits; PMD needs at most 32.
 MAX_FIELD_BITS = 57
 
