@@ -5,51 +5,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from dataclasses import asdict, dataclass
 
-from bleak import BleakScanner
-
-from sensorhub.sources.ble import BackendClasses
+from sensorhub.sources.ble import BackendClasses, FoundSensor, scan_sensors
 from sensorhub.sources.drivers import identify
 from sensorhub.sources.environment import open_environment
 
-__all__ = ["FoundSensor", "register", "scan"]
-
-
-@dataclass(frozen=True, slots=True)
-class FoundSensor:
-    kind: str
-    name: str
-    address: str
-    rssi: int
+__all__ = ["add_virtual_arguments", "register", "scan"]
 
 
 async def scan(backends: BackendClasses, seconds: float) -> list[FoundSensor]:
-    """Scan for ``seconds``; return the supported sensors seen, strongest first."""
-    if backends.scanner is None:
-        found = await BleakScanner.discover(timeout=seconds, return_adv=True)
-    else:
-        found = await BleakScanner.discover(
-            timeout=seconds, return_adv=True, backend=backends.scanner
-        )
-    sensors = []
-    for device, adv in found.values():
-        name = adv.local_name or device.name or ""
-        kind = identify(name, adv.service_uuids)
-        if kind is not None:
-            sensors.append(FoundSensor(kind.value, name, device.address, adv.rssi))
-    return sorted(sensors, key=lambda s: (-s.rssi, s.name))
+    """Supported sensors in range, strongest first."""
+    return await scan_sensors(backends, seconds, identify)
 
 
 async def _run(args: argparse.Namespace) -> int:
     async with open_environment(args.virtual, kinds=args.virtual_kinds) as env:
         sensors = await scan(env.backends, args.seconds)
     if args.format == "json":
-        print(json.dumps([asdict(s) for s in sensors], indent=2))
+        rows = [
+            {"kind": s.kind.value, "name": s.name, "address": s.address, "rssi": s.rssi}
+            for s in sensors
+        ]
+        print(json.dumps(rows, indent=2))
     else:
         print(f"{'KIND':<10} {'NAME':<28} {'ADDRESS':<20} RSSI")
         for s in sensors:
-            print(f"{s.kind:<10} {s.name:<28} {s.address:<20} {s.rssi}")
+            print(f"{s.kind.value:<10} {s.name:<28} {s.address:<20} {s.rssi}")
         print(f"{len(sensors)} supported sensor(s) found in {args.seconds:g} s")
     return 0
 

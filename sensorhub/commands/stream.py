@@ -20,7 +20,7 @@ from sensorhub.commands.scan import add_virtual_arguments, scan
 from sensorhub.errors import ConfigError
 from sensorhub.ingest import SensorSamples
 from sensorhub.sources.base import LinkState, LinkStatus, SensorKind
-from sensorhub.sources.drivers import identify
+from sensorhub.sources.ble import Device
 from sensorhub.sources.environment import SensorEnvironment, open_environment
 from sensorhub.sources.live import LiveSensors, monotonic_session_clock
 
@@ -38,24 +38,22 @@ class _Tally:
 
 async def _targets(
     args: argparse.Namespace, env: SensorEnvironment
-) -> list[tuple[str, SensorKind]]:
-    """Which sensors to stream: those named, else every virtual sensor or every one in range."""
-    if env.virtual_sensors and not args.sensors:
-        return list(env.virtual_sensors)
+) -> tuple[list[tuple[str, SensorKind]], dict[str, Device]]:
+    """Which sensors to stream (those named, else all in range) and their scanned devices."""
     found = await scan(env.backends, args.scan_seconds)
-    by_key = {s.name.lower(): s for s in found} | {s.address.lower(): s for s in found}
+    devices = {s.name: s.device for s in found}
     if not args.sensors:
         if not found:
             raise ConfigError("no supported sensor in range (is it on, and not held by a phone?)")
-        return [(s.name, SensorKind(s.kind)) for s in found]
+        return [(s.name, s.kind) for s in found], devices
+    by_key = {s.name.lower(): s for s in found} | {s.address.lower(): s for s in found}
     targets = []
     for wanted in args.sensors:
         hit = by_key.get(wanted.lower())
         if hit is None:
             raise ConfigError(f"sensor {wanted!r} not found in a {args.scan_seconds:g} s scan")
-        kind = identify(hit.name, []) or SensorKind(hit.kind)
-        targets.append((wanted, kind))
-    return targets
+        targets.append((hit.name, hit.kind))
+    return targets, devices
 
 
 def _report(live: LiveSensors, tallies: dict[str, _Tally], as_json: bool) -> None:
@@ -93,8 +91,10 @@ def _report(live: LiveSensors, tallies: dict[str, _Tally], as_json: bool) -> Non
 
 async def _run(args: argparse.Namespace) -> int:
     async with open_environment(args.virtual, kinds=args.virtual_kinds) as env:
-        targets = await _targets(args, env)
-        live = LiveSensors(targets, backends=env.backends, now_ns=monotonic_session_clock())
+        targets, devices = await _targets(args, env)
+        live = LiveSensors(
+            targets, backends=env.backends, now_ns=monotonic_session_clock(), devices=devices
+        )
         tallies = {name: _Tally() for name, _ in targets}
 
         def on_samples(block: SensorSamples) -> None:
@@ -139,6 +139,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--seconds", type=int, default=None, help="stop after S seconds (default: Ctrl-C)"
     )
     p.add_argument("--format", choices=["text", "jsonl"], default="text")
-    p.add_argument("--scan-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--scan-seconds", type=float, default=3.0, help="how long to scan first (default 3)"
+    )
     add_virtual_arguments(p)
     p.set_defaults(handler=lambda args: asyncio.run(_run(args)))

@@ -45,11 +45,14 @@ from sensorhub.sources.base import LinkState, LinkStatus, RawFrame, SensorKind
 
 __all__ = [
     "BackendClasses",
+    "Device",
+    "FoundSensor",
     "ReconnectPolicy",
     "SensorDriver",
     "SensorLink",
     "SensorSupervisor",
     "map_bleak_error",
+    "scan_sensors",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,11 @@ SCAN_TIMEOUT_S = 10.0
 #: Connect + service discovery. BlueZ's own default is 10 s; H10s sometimes need longer
 #: while they negotiate connection parameters.
 CONNECT_TIMEOUT_S = 15.0
+
+
+#: What a scan finds and a connect takes (bleak's type; re-exported so no other module
+#: needs to import bleak).
+Device = BLEDevice
 
 
 def map_bleak_error(exc: BaseException) -> LinkError:
@@ -227,8 +235,13 @@ class SensorSupervisor:
         scan_timeout_s: float = SCAN_TIMEOUT_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         seed: int = 0,
+        device: BLEDevice | None = None,
     ) -> None:
         self.target = target
+        #: The device to connect to, from a shared scan (one scan for all sensors costs far
+        #: less than one scanner per sensor) or our own last scan. Forgotten when a connect
+        #: fails, so the next attempt scans afresh.
+        self._device = device
         self.driver = driver
         self._on_frame = on_frame
         self._on_status = on_status
@@ -285,6 +298,8 @@ class SensorSupervisor:
                 error = _Dropped("link lost")
             except (SensorhubError, BleakError, TimeoutError, OSError) as exc:
                 error = exc if isinstance(exc, SensorhubError) else map_bleak_error(exc)
+                if self.status.state is LinkState.CONNECTING:
+                    self._device = None  # connect failed: the cached device may be stale
             finally:
                 await self._teardown()
             if self._closing.is_set():
@@ -299,7 +314,9 @@ class SensorSupervisor:
         self._set(LinkState.STOPPED, reason="closed")
 
     async def _connect_and_stream(self) -> None:
-        device = await self._find()
+        if self._device is None:
+            self._device = await self._find()
+        device = self._device
         self._generation += 1
         generation = self._generation
         self._lost = asyncio.Event()
@@ -411,3 +428,39 @@ async def run_until_closed(supervisors: list[SensorSupervisor], stop: Awaitable[
         for s in supervisors:
             await s.close()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass(frozen=True, slots=True)
+class FoundSensor:
+    """A supported sensor seen advertising."""
+
+    kind: SensorKind
+    name: str
+    address: str
+    rssi: int
+    device: Device
+
+
+async def scan_sensors(
+    backends: BackendClasses,
+    seconds: float,
+    identify: Callable[[str, Collection[str]], SensorKind | None],
+) -> list[FoundSensor]:
+    """Scan for ``seconds``; the supported sensors seen (``identify`` says which), strongest
+    first. One scan serves every supervisor, which then connect without scanning."""
+    try:
+        if backends.scanner is None:
+            found = await BleakScanner.discover(timeout=seconds, return_adv=True)
+        else:
+            found = await BleakScanner.discover(
+                timeout=seconds, return_adv=True, backend=backends.scanner
+            )
+    except (BleakError, OSError) as exc:
+        raise map_bleak_error(exc) from exc
+    sensors = []
+    for device, adv in found.values():
+        name = adv.local_name or device.name or ""
+        kind = identify(name, adv.service_uuids)
+        if kind is not None:
+            sensors.append(FoundSensor(kind, name, device.address, adv.rssi, device))
+    return sorted(sensors, key=lambda s: (-s.rssi, s.name))

@@ -2,21 +2,24 @@
 
 :class:`LiveSensors` is the composition ``sensorhub stream`` uses and the hub builds on:
 supervisors hand raw frames to :meth:`LiveSensors.on_frame` (a store can tap them first via
-``frame_sinks``), each sensor's :class:`~sensorhub.ingest.SensorDecoder` turns them into
-samples on the session clock, and ``sample_sinks`` receive those. A decoder is restarted
+``frame_sinks``), which queues them and returns, so the BLE stack is never held up by the
+pipeline. A consumer task decodes them in arrival order: each sensor's
+:class:`~sensorhub.ingest.SensorDecoder` turns them into samples on the session clock, and
+``sample_sinks`` receive those. A decoder is restarted
 whenever its link (re)starts, so protocol and clock state never leak across connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sensorhub.ingest import SensorDecoder, SensorSamples
 from sensorhub.sources.base import LinkState, LinkStatus, RawFrame, SensorKind
-from sensorhub.sources.ble import BackendClasses, ReconnectPolicy, SensorSupervisor
+from sensorhub.sources.ble import BackendClasses, Device, ReconnectPolicy, SensorSupervisor
 from sensorhub.sources.drivers import driver_for
 
 __all__ = ["LiveSensors", "monotonic_session_clock"]
@@ -41,6 +44,7 @@ class LiveSensors:
         now_ns: Callable[[], int],
         watchdog_s: float = 3.0,
         policy: ReconnectPolicy | None = None,
+        devices: Mapping[str, Device] | None = None,
     ) -> None:
         self.now_ns = now_ns
         self.frame_sinks: list[Callable[[RawFrame], None]] = []
@@ -58,25 +62,50 @@ class LiveSensors:
                 policy=policy,
                 watchdog_s=watchdog_s,
                 seed=i,
+                device=(devices or {}).get(name),
             )
             for i, (name, kind) in enumerate(targets)
         ]
         self._tasks: list[asyncio.Task[None]] = []
+        self._consumer: asyncio.Task[None] | None = None
+        #: Unbounded on purpose: received data is never dropped; its depth is the backlog.
+        self._queue: asyncio.Queue[RawFrame | LinkStatus] = asyncio.Queue()
 
     def on_frame(self, frame: RawFrame) -> None:
+        """Called from the BLE callback: tap the raw frame, queue it, return at once."""
         for sink in self.frame_sinks:
             sink(frame)
-        for samples in self.decoders[frame.sensor].feed(frame):
-            for sample_sink in self.sample_sinks:
-                sample_sink(samples)
+        self._queue.put_nowait(frame)
 
     def on_status(self, status: LinkStatus) -> None:
+        # Through the same queue as frames: a restart must not overtake frames of the
+        # previous connection that are still waiting to be decoded.
+        self._queue.put_nowait(status)
+
+    async def _consume(self) -> None:
+        """Decode queued frames in arrival order and hand samples to the sinks."""
+        while True:
+            item = await self._queue.get()
+            try:
+                if isinstance(item, LinkStatus):
+                    self._apply_status(item)
+                else:
+                    for samples in self.decoders[item.sensor].feed(item):
+                        for sink in self.sample_sinks:
+                            sink(samples)
+            except Exception:
+                log.exception("pipeline failed on %r", item)
+            finally:
+                self._queue.task_done()
+
+    def _apply_status(self, status: LinkStatus) -> None:
         if status.state is LinkState.STARTING:
             self.decoders[status.sensor].restart()
         for sink in self.status_sinks:
             sink(status)
 
     def start(self) -> None:
+        self._consumer = asyncio.create_task(self._consume(), name="decode")
         self._tasks = [
             asyncio.create_task(s.run(), name=f"sensor:{s.target}") for s in self.supervisors
         ]
@@ -87,3 +116,8 @@ class LiveSensors:
         for result in await asyncio.gather(*self._tasks, return_exceptions=True):
             if isinstance(result, BaseException):
                 log.error("sensor supervisor ended with %r", result)
+        await self._queue.join()  # decode everything received before returning
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer

@@ -8,15 +8,13 @@ assumed.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import pytest
 
-from sensorhub.ingest import SensorDecoder
-from sensorhub.sources.base import LinkState, LinkStatus, RawFrame, SensorKind
-from sensorhub.sources.ble import BackendClasses, ReconnectPolicy, SensorSupervisor
-from sensorhub.sources.drivers import driver_for
+from sensorhub.sources.base import LinkState, LinkStatus, SensorKind
+from sensorhub.sources.ble import BackendClasses, ReconnectPolicy
+from sensorhub.sources.live import LiveSensors, monotonic_session_clock
 from sensorhub.sources.virtual import VirtualClient, VirtualScanner, make_sensors
 from sensorhub.sources.virtual.sensor import VirtualSensor
 from sensorhub.sources.virtual.world import VirtualRadio
@@ -25,60 +23,30 @@ BACKENDS = BackendClasses(scanner=VirtualScanner, client=VirtualClient)
 FAST = ReconnectPolicy(jitter=0.0)
 
 
-class Harness:
-    """Supervisors + decoders for a set of virtual sensors, with everything they report."""
+class Harness(LiveSensors):
+    """LiveSensors for a set of virtual sensors, keeping everything they report."""
 
     def __init__(self, sensors: list[VirtualSensor], watchdog_s: float = 2.0) -> None:
-        t0 = time.monotonic_ns()
-        self.now: Callable[[], int] = lambda: time.monotonic_ns() - t0
-        self.frames: list[RawFrame] = []
+        super().__init__(
+            [(s.name, SensorKind(s.kind)) for s in sensors],
+            backends=BACKENDS,
+            now_ns=monotonic_session_clock(),
+            watchdog_s=watchdog_s,
+            policy=FAST,
+        )
+        self.now = self.now_ns
         self.statuses: list[LinkStatus] = []
-        self.decoders: dict[str, SensorDecoder] = {}
-        self.samples: dict[str, int] = {}
-        self.supervisors = [
-            SensorSupervisor(
-                s.name,
-                driver_for(SensorKind(s.kind)),
-                on_frame=self._on_frame,
-                on_status=self._on_status,
-                now_ns=self.now,
-                backends=BACKENDS,
-                policy=FAST,
-                watchdog_s=watchdog_s,
-                scan_timeout_s=2.0,
-            )
-            for s in sensors
-        ]
+        self.status_sinks.append(self.statuses.append)
         self.kinds = {s.name: SensorKind(s.kind) for s in sensors}
-        self.tasks: list[asyncio.Task[None]] = []
-
-    def _on_frame(self, frame: RawFrame) -> None:
-        self.frames.append(frame)
-        dec = self.decoders[frame.sensor]
-        for block in dec.feed(frame):
-            self.samples[frame.sensor] = self.samples.get(frame.sensor, 0) + block.t_ns.size
-
-    def _on_status(self, status: LinkStatus) -> None:
-        self.statuses.append(status)
-        if status.sensor not in self.decoders:
-            self.decoders[status.sensor] = SensorDecoder(status.sensor, status.kind)
-        if status.state is LinkState.STARTING:
-            self.decoders[status.sensor].restart()
-
-    def start(self) -> None:
-        self.tasks = [asyncio.create_task(s.run()) for s in self.supervisors]
 
     async def wait_streaming(self, timeout: float = 10.0) -> None:
-        async def all_streaming() -> None:
-            while not all(s.status.state is LinkState.STREAMING for s in self.supervisors):
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(all_streaming(), timeout)
+        await _until(
+            lambda: all(s.status.state is LinkState.STREAMING for s in self.supervisors),
+            timeout,
+        )
 
     async def close(self) -> None:
-        for s in self.supervisors:
-            await s.close()
-        await asyncio.wait_for(asyncio.gather(*self.tasks), 10.0)
+        await asyncio.wait_for(super().close(), 10.0)
 
 
 async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
