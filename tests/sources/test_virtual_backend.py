@@ -227,3 +227,9 @@ async def test_services_filter_and_pairing(radio: VirtualRadio) -> None:
         assert p.connection.is_encrypted  # SMP "just works" pairing ran
         assert await c.read_gatt_char(CONTROL) == bytearray(b"\x2a")
         assert await c.read_gatt_char(CONTROL, use_cached=True) == bytearray(b"\x2a")
+        keystore = radio.central.keystore
+        assert keystore is not None
+        assert await keystore.get(address + "/P") is not None  # bonded
+        await c.unpair()
+        assert not c.is_connected
+        assert await keystore.get(address + "/P") is None

@@ -311,7 +311,15 @@ class VirtualClient(BaseBleakClient):
         await self._gatt(self._connection.pair())
 
     async def unpair(self) -> None:
-        raise NotImplementedError("unpair is not supported by the virtual radio")
+        """Forget the bonding keys (and drop the link), as BlueZ's unpair does."""
+        await self.disconnect()
+        keystore = self._radio.central.keystore
+        if keystore is None:
+            return
+        # SMP files keys under the identity address, with its type suffix ("…/P").
+        for name, _keys in await keystore.get_all():
+            if name.split("/")[0] == self.address.upper():
+                await keystore.delete(name)
 
     # -- GATT -----------------------------------------------------------------------------
     def _require_peer(self) -> Peer:

@@ -111,7 +111,7 @@ class VirtualSensor:
         self,
         name: str,
         *,
-        motion: Any = None,
+        motion: object = None,
         rate_hz: float | None = None,
         drift_ppm: float = 0.0,
         time_scale: float = 1.0,
@@ -285,10 +285,12 @@ class VirtualSensor:
         """Stream frames on ``characteristic`` until :meth:`stop_stream` or disconnection."""
         self.stop_stream(key)
         rate = rate_hz or self.rate_hz
-        self._streams[key] = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._run_stream(characteristic, samples_per_frame, build, rate),
             name=f"{self.name}:{key}",
         )
+        task.add_done_callback(self._log_failure)
+        self._streams[key] = task
 
     def stop_stream(self, key: str) -> bool:
         task = self._streams.pop(key, None)
@@ -362,8 +364,13 @@ class VirtualSensor:
 
     def _background_done(self, task: asyncio.Task[None]) -> None:
         self._background.discard(task)
+        self._log_failure(task)
+
+    def _log_failure(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            logger.warning("%s: background task failed", self.name, exc_info=task.exception())
+            logger.error(
+                "%s: task %s failed", self.name, task.get_name(), exc_info=task.exception()
+            )
 
     async def notify(self, characteristic: Characteristic[bytes], payload: bytes) -> None:
         """Notify a control reply (not a data frame: no faults, not counted) if subscribed."""
