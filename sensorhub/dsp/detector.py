@@ -107,6 +107,9 @@ class LeanDetector:
         names = [lv.name for lv in cfg.levels]
         if len(set(names)) != len(names) or cfg.lying.name in names:
             raise ValueError(f"level names must be unique, got {[*names, cfg.lying.name]}")
+        for lv in cfg.levels:
+            if lv.direction not in ("forward", "backward"):
+                raise ValueError(f"level {lv.name}: direction must be forward or backward")
         sos = butter_lowpass(cfg.lowpass_order, cfg.lowpass_hz, cfg.rate_hz)
         self.delay_s = low_frequency_delay_s(sos, cfg.rate_hz)
         self._resampler = Resampler(cfg.rate_hz, max_gap_s=cfg.max_gap_s)

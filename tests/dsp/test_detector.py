@@ -151,3 +151,52 @@ def test_reset_forgets_state() -> None:
     again = det.process(t, acc)
     assert np.array_equal(first.forward, again.forward)
     assert first.started == again.started
+
+
+def test_config_is_validated() -> None:
+    cal = calibrate_mounting("+x", "+z")
+    dup = DetectorConfig(
+        levels=(LevelSpec("a", "forward", 20, 15), LevelSpec("a", "forward", 9, 5))
+    )
+    with pytest.raises(ValueError, match="unique"):
+        LeanDetector(cal, dup)
+    odd = DetectorConfig(levels=(LevelSpec("a", "sideways", 20, 15),))
+    with pytest.raises(ValueError, match="forward or backward"):
+        LeanDetector(cal, odd)
+
+
+def test_public_surface_is_pinned() -> None:
+    from sensorhub.dsp import conditioning, detector, episodes, filters, inclination, motion
+
+    assert set(detector.__all__) == {
+        "DEFAULT_LEVELS",
+        "LYING_LEVEL",
+        "DetectorChunk",
+        "DetectorConfig",
+        "LeanDetector",
+        "detect",
+    }
+    assert set(episodes.__all__) == {
+        "Episode",
+        "EpisodeStart",
+        "LevelResult",
+        "LevelSpec",
+        "LevelTracker",
+    }
+    assert set(inclination.__all__) == {
+        "Angles",
+        "Calibration",
+        "angles_deg",
+        "calibrate_fallback",
+        "calibrate_mounting",
+        "calibrate_two_pose",
+        "parse_axis",
+    }
+    assert set(conditioning.__all__) == {
+        "Break",
+        "ConditionedChunk",
+        "ConditioningStats",
+        "Resampler",
+    }
+    assert set(filters.__all__) == {"SosFilter", "butter_lowpass", "low_frequency_delay_s"}
+    assert set(motion.__all__) == {"MotionChunk", "MotionConfig", "MotionGate"}
