@@ -107,7 +107,8 @@ def best_time(fn: Callable[[], object], repeat: int) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=300.0, help="stream length (s)")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per decoder; best counts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per decoder per round")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; best counts")
     args = parser.parse_args(argv)
 
     signal = synth_signal(args.seconds)
@@ -115,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     theirs = theirs_decoder()
     version = _polar_python_version()
     print(f"Python {platform.python_version()}, numpy {np.__version__}, polar-python {version}")
-    print(f"stream: {args.seconds:g} s of 3-axis ACC at {RATE_HZ} Hz, best of {args.repeat}\n")
+    runs = args.repeat * args.rounds
+    print(f"stream: {args.seconds:g} s of 3-axis ACC at {RATE_HZ} Hz, best of {runs} runs\n")
     if theirs is None:
         print("polar-python is NOT installed: only sensorhub's figures are shown.")
         print("Install it for the comparison: .venv/bin/pip install polar-python (make bench)\n")
@@ -129,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t_ours = t_theirs = None
         if theirs is not None:
             _check_equal(ours(frames), theirs(frames), name)
-        for _ in range(2):  # alternate to share the box's load fairly
+        for _ in range(args.rounds):  # alternate, so both see the same load on a busy box
             t = best_time(lambda f=frames: ours(f), args.repeat)
             t_ours = t if t_ours is None else min(t_ours, t)
             if theirs is not None:
