@@ -170,7 +170,8 @@ class MovesenseDriver:
 
 
 class LeanfwDriver:
-    """The lab's own firmware (firmware_specs/leanfw-v1.md): set rate/range, then START."""
+    """The lab's own firmware (firmware_specs/leanfw-v1.md): check the profile once, then
+    GET_CONFIG, SET_RANGE, SET_RATE and START on every connection."""
 
     kind = SensorKind.LEANFW
 
@@ -180,22 +181,38 @@ class LeanfwDriver:
         self.sample_rate = sample_rate
         self.range_g = range_g
         self._responses: asyncio.Queue[leanfw.ControlResponse] = asyncio.Queue()
+        self._profile_checked = False
 
     def matches(self, name: str, service_uuids: Collection[str]) -> bool:
         uuids = {u.lower() for u in service_uuids}
         return name.startswith(leanfw.NAME_PREFIX) or leanfw.SERVICE_UUID in uuids
 
     async def start(self, link: SensorLink) -> None:
+        """The reconnect sequence of leanfw-v1.md section 9, in its order."""
         self._responses = asyncio.Queue()
+        if not self._profile_checked:
+            revision = gatt.parse_device_info_string(
+                await link.record_read(gatt.FIRMWARE_REVISION_UUID)
+            )
+            if not revision.startswith(f"leanfw-v{leanfw.PROFILE_VERSION}/"):
+                raise ProtocolError(
+                    f"firmware revision {revision!r} is not leanfw-v{leanfw.PROFILE_VERSION}"
+                )
+            self._profile_checked = True
         await link.subscribe(leanfw.CONTROL_UUID)
         await link.subscribe(leanfw.DATA_UUID)
-        await self._request(link, leanfw.encode_set_rate(self.sample_rate))
+        await self._request(link, leanfw.encode_get_config())
         await self._request(link, leanfw.encode_set_range(self.range_g))
+        await self._request(link, leanfw.encode_set_rate(self.sample_rate))
         await self._request(link, leanfw.encode_start())
         await _read_battery(link)
 
     async def stop(self, link: SensorLink) -> None:
-        await self._request(link, leanfw.encode_stop())
+        try:
+            await self._request(link, leanfw.encode_stop())
+        except ControlPointError as exc:
+            if exc.code != leanfw.Status.ALREADY_IN_STATE:  # already stopped: that is fine
+                raise
 
     async def _request(self, link: SensorLink, request: bytes) -> leanfw.ControlResponse:
         await link.write(leanfw.CONTROL_UUID, request)
