@@ -421,7 +421,8 @@ class CpResponseAssembler:
 
     ``feed`` returns the complete message, or None while continuation frames are pending.
     Each continuation repeats the 5-byte header; its bytes from offset 5 on are appended.
-    A continuation for a different opcode raises ProtocolError and discards the partial one.
+    ``01`` and ``0F`` messages arriving in between are returned at once and leave the pending
+    response alone; an ``F0`` for a different opcode raises ProtocolError and discards it.
     """
 
     def __init__(self) -> None:
@@ -444,7 +445,9 @@ class CpResponseAssembler:
                 return None
             return message
         message = _parse_unjoined(data)
-        if not isinstance(message, CpResponse) or message.opcode != head.opcode:
+        if not isinstance(message, CpResponse):
+            return message  # a 01 stop or 0F echo may arrive between continuations
+        if message.opcode != head.opcode:
             self.reset()
             raise ProtocolError(
                 f"PMD control point: continuation of opcode {head.opcode} interrupted by "

@@ -230,6 +230,8 @@ def test_continuation_frames_are_joined() -> None:
     assert assembler.feed(first) is None
     assert assembler.pending
     assert assembler.feed(second) is None
+    assert assembler.feed(bytes.fromhex("0100")) == pmd.MeasurementStopped((0,))
+    assert assembler.pending
     joined = assembler.feed(third)
     assert joined == whole
     assert not assembler.pending
