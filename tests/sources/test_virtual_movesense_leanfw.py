@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from bleak import BleakClient
+from bleak.exc import BleakGATTProtocolError
 
 from sensorhub.protocols import leanfw as lf
 from sensorhub.protocols import movesense as gsp
 from sensorhub.protocols.base import STANDARD_GRAVITY
-from sensorhub.sources.virtual.leanfw import LOW_BATTERY_PERCENT, LeanSensor
+from sensorhub.sources.virtual.leanfw import LOW_BATTERY_STOP_PERCENT, LeanSensor
 from sensorhub.sources.virtual.motion import ConstantPosture
 from sensorhub.sources.virtual.movesense import Movesense
 from sensorhub.sources.virtual.world import VirtualRadio
@@ -74,10 +76,14 @@ async def test_movesense_errors_and_subscriptions_dropped_on_disconnect(
     for ref in (3, 4, 5, 6):
         await _command(client, gsp.encode_subscribe(ref, "/Meas/Acc/13"))
     await _command(client, gsp.encode_subscribe(7, "/Meas/Acc/13"))  # a fifth
-    await wait_until(lambda: sum(g[0] == gsp.Response.COMMAND_RESULT for g in got) == 3)
+    await wait_until(lambda: any(g[0] == gsp.Response.COMMAND_RESULT for g in got))
+    await _command(client, gsp.encode_hello(8))  # a round trip after the fifth subscribe
+    await wait_until(lambda: got[-1] == b"\x01\x08Hello")
     results = [g for g in got if g[0] == gsp.Response.COMMAND_RESULT]
-    assert results == [b"\x01\x01\x01\xf5", b"\x01\x02\x01\x94", b"\x01\x07\x01\xfb"]
-    assert len(ms.subscriptions) == 4
+    # Only the fifth subscription is answered (507, big-endian); failures are silent.
+    assert results == [b"\x01\x07\x01\xfb", b"\x01\x08Hello"]
+    assert sorted(ms.subscriptions) == [3, 4, 5, 6]
+    assert all(g[1] in (3, 4, 5, 6, 7, 8) for g in got)
     await client.disconnect()
     assert ms.subscriptions == {}
     await client.connect()
@@ -115,7 +121,7 @@ async def test_leanfw_control_and_sequenced_frames(radio: VirtualRadio) -> None:
         lf.Status.OK,
         lf.Status.OK,
         lf.Status.ALREADY_IN_STATE,
-        lf.Status.BUSY,
+        lf.Status.INVALID_STATE,
         lf.Status.UNKNOWN_OPCODE,
         lf.Status.OK,
     ]
@@ -134,11 +140,57 @@ async def test_leanfw_low_battery_stops_and_refuses(radio: VirtualRadio) -> None
     control: list[bytes] = []
     async with BleakClient(lean.address, **radio.client_kwargs) as client:
         await client.start_notify(lf.CONTROL_UUID, lambda _c, d: control.append(bytes(d)))
+        await client.start_notify(lf.DATA_UUID, lambda _c, _d: None)
         await client.write_gatt_char(lf.CONTROL_UUID, lf.encode_start(), response=True)
-        await lean.set_battery(LOW_BATTERY_PERCENT - 1)
+        await lean.set_battery(LOW_BATTERY_STOP_PERCENT)
         await client.write_gatt_char(lf.CONTROL_UUID, lf.encode_start(), response=True)
         await wait_until(lambda: len(control) == 3)
     messages = [lf.parse_control(c) for c in control]
     assert messages[1] == lf.ControlEvent(lf.EventCode.STREAM_STOPPED, lf.Status.LOW_BATTERY)
     assert isinstance(messages[2], lf.ControlResponse)
     assert messages[2].status is lf.Status.LOW_BATTERY
+
+
+def test_leanfw_advertising_matches_the_spec_example() -> None:
+    lean = LeanSensor(serial="D4A1F03B9E27", battery_percent=90)
+    assert lean.name == "LEAN-9E27"
+    assert bytes(lean.advertising_data()) == bytes.fromhex(
+        "020106 1107bfba2ad9fd73359b574f7b980100d994 020a00"
+    )
+    assert bytes(lean.scan_response_data()) == bytes.fromhex("0a094c45414e2d39453237 04160f185a")
+
+
+async def test_leanfw_spec_exchange_and_write_rules(radio: VirtualRadio) -> None:
+    lean = await radio.add(LeanSensor(time_scale=4.0))
+    control: list[bytes] = []
+    async with BleakClient(lean.address, **radio.client_kwargs) as client:
+        revision = await client.read_gatt_char("00002a26-0000-1000-8000-00805f9b34fb")
+        assert revision.decode().startswith("leanfw-v1/")
+        await client.start_notify(lf.CONTROL_UUID, lambda _c, d: control.append(bytes(d)))
+
+        async def exchange(request: str) -> bytes:
+            n = len(control)
+            await client.write_gatt_char(lf.CONTROL_UUID, bytes.fromhex(request), response=True)
+            await wait_until(lambda: len(control) > n)
+            return control[n]
+
+        config = await exchange("05")
+        assert config[:7] == bytes.fromhex("80050000020226")  # IDLE, 50 Hz, 4 g, 38 samples
+        assert await exchange("01") == bytes.fromhex("800104")  # data notifications off
+        await client.start_notify(lf.DATA_UUID, lambda _c, _d: None)
+        for request, answer in (
+            ("0401", "800400"),
+            ("0303", "800300"),
+            ("01", "800100"),
+            ("0304", "800304"),
+            ("02", "800200"),
+            ("02", "800205"),
+            ("07", "800701"),
+        ):
+            assert await exchange(request) == bytes.fromhex(answer), request
+        with pytest.raises(BleakGATTProtocolError) as info:
+            await client.write_gatt_char(lf.CONTROL_UUID, bytes(21), response=True)
+        assert info.value.code == 0x0D
+        await exchange("01")
+        await client.stop_notify(lf.DATA_UUID)  # turning notifications off stops the stream
+        await wait_until(lambda: not lean.streaming_acc)

@@ -28,7 +28,8 @@ SENSOR_KINDS: dict[str, type[VirtualSensor]] = {
     cls.kind: cls for cls in (PolarH10, Movesense, LeanSensor)
 }
 
-_SERIAL_FORMAT = {"polar_h10": "{:08X}", "movesense": "1746300{:05d}", "leanfw": "{:04d}"}
+#: Serials as each kind prints them (H10: 8 hex digits; leanfw: 12 hex, name = last 4).
+_SERIAL_FORMAT = {"polar_h10": "{:08X}", "movesense": "1746300{:05d}", "leanfw": "D4A1F03B{:04X}"}
 
 
 def make_sensors(

@@ -3,10 +3,11 @@
 Behaviour (``../shared/reference/ble-protocols.md`` section 3; codec in
 ``sensorhub/protocols/movesense.py``):
 
-- Commands on the write characteristic: HELLO (answered ``01 ref 'Hello'``), SUBSCRIBE by
-  client reference to ``/Meas/Acc/<rate>`` (no acknowledgement on success, as the sample
-  firmware; an unsupported rate answers 501, an unknown resource 404, a fifth subscription
-  507 "no free slot"), UNSUBSCRIBE by reference (404 if the reference is unknown).
+- Commands on the write characteristic (``firmware_specs/movesense-gsp.md``): HELLO (answered
+  ``01 ref 'Hello'``), SUBSCRIBE by client reference to ``/Meas/Acc/<rate>`` and UNSUBSCRIBE
+  by reference. As in the sample firmware, the only answer to a subscription is 507 ("no free
+  slot") for a fifth one; success is silent (the data starts) and so is failure (an
+  unsupported rate or unknown resource: the data never comes). UNSUBSCRIBE is never answered.
 - DATA notifications: u32 ms timestamp of the *first* sample (local clock since power-on,
   wrapping) and float32 m/s^2 triplets; a value longer than ``MTU - 3`` (at most 155) is
   split into DATA + DATA_PART2.
@@ -31,8 +32,6 @@ from .sensor import VirtualSensor
 
 __all__ = ["Movesense"]
 
-_NOT_FOUND = 404
-_NOT_IMPLEMENTED = 501  # unsupported sample rate
 _NO_FREE_SLOT = 507
 _U32 = 1 << 32
 
@@ -98,21 +97,20 @@ class Movesense(VirtualSensor):
         if command.command is gsp.Command.HELLO:
             return gsp.encode_hello_response(ref)
         if command.command is gsp.Command.UNSUBSCRIBE:
-            if self.subscriptions.pop(ref, None) is None:
-                return gsp.encode_command_result(ref, _NOT_FOUND)
+            self.subscriptions.pop(ref, None)
             self.stop_stream(f"ref{ref}")
             return None
-        assert command.path is not None
-        try:
-            rate = gsp.acc_rate_from_path(command.path)
-        except ValueError:
-            return gsp.encode_command_result(ref, _NOT_FOUND)
-        if rate not in gsp.ACC_RATES_HZ:
-            return gsp.encode_command_result(ref, _NOT_IMPLEMENTED)
         if ref not in self.subscriptions and len(self.subscriptions) >= gsp.MAX_SUBSCRIPTIONS:
             return gsp.encode_command_result(ref, _NO_FREE_SLOT)
         if self.take_refusal():
             return gsp.encode_command_result(ref, _NO_FREE_SLOT)
+        assert command.path is not None
+        try:
+            rate = gsp.acc_rate_from_path(command.path)
+        except ValueError:
+            return None  # unknown resource: the sensor's API refuses, the sample says nothing
+        if rate not in gsp.ACC_RATES_HZ:
+            return None  # 501 inside the sensor; the slot is freed and nothing is sent
         self.subscriptions[ref] = rate
         self.start_stream(
             f"ref{ref}",

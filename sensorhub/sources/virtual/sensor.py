@@ -104,6 +104,7 @@ class VirtualSensor:
     manufacturer: ClassVar[str] = "sensorhub"
     model: ClassVar[str] = "virtual"
     firmware: ClassVar[str] = "1.0.0"
+    hardware: ClassVar[str | None] = None
     #: Largest ATT MTU the sensor accepts (its GATT server's maximum).
     max_mtu: ClassVar[int] = 517
 
@@ -190,6 +191,8 @@ class VirtualSensor:
             gatt_codec.SERIAL_NUMBER_UUID: self.serial,
             gatt_codec.FIRMWARE_REVISION_UUID: self.firmware,
         }
+        if self.hardware is not None:
+            info[gatt_codec.HARDWARE_REVISION_UUID] = self.hardware
         info_chars: list[Characteristic[bytes]] = [
             Characteristic(
                 uuid,
