@@ -115,3 +115,30 @@ def test_bumble_internals_used() -> None:
         assert name in inspect.getsource(host.Host), name
     assert hasattr(device.Connection, "drain")
     assert hasattr(device.Device, "notify_subscriber")
+
+
+def test_public_surface_is_pinned() -> None:
+    import sensorhub.sources.virtual as virtual
+
+    assert sorted(virtual.__all__) == [
+        "ConstantPosture",
+        "CsvMotion",
+        "LEGACY_ADV_MAX_BYTES",
+        "LeanSensor",
+        "MotionSource",
+        "Movesense",
+        "PolarH10",
+        "RadioConfig",
+        "RadioLink",
+        "SENSOR_KINDS",
+        "SensorStats",
+        "VirtualClient",
+        "VirtualRadio",
+        "VirtualScanner",
+        "VirtualSensor",
+        "as_motion_source",
+        "conversation_sensors",
+        "current_radio",
+        "make_sensors",
+    ]
+    assert all(hasattr(virtual, name) for name in virtual.__all__)

@@ -18,7 +18,7 @@ Build a radio with sensors (motion: :mod:`.motion`; kinds: :mod:`.polar_h10`,
         PolarH10(serial="A1B2C3D4", motion=as_motion_source(sim_stream.sensors[0])),
         PolarH10(serial="E5F6A7B8", motion=ConstantPosture.leaning(15), drift_ppm=20),
         Movesense(motion=CsvMotion("../shared/data/umafall_chest/trials/...csv", 52)),
-        LeanSensor(serial="0001"),
+        LeanSensor(serial="D4A1F03B9E27"),                       # advertises LEAN-9E27
     ]
     async with VirtualRadio(RadioConfig(), sensors=sensors) as radio:
         ...  # more with `await radio.add(sensor)`
@@ -41,6 +41,12 @@ Inject faults on the sensor objects (see :class:`VirtualSensor`)::
 
 ``sensor.stats`` (:class:`SensorStats`) counts frames generated, sent, repeated, corrupted,
 silenced and dropped, so a test can account for every frame.
+
+Timing: :class:`RadioConfig` sets the connection interval (15 ms), packets per event and
+direction (4) and the supervision timeout (2 s). ``time_scale=k`` on a sensor runs its clock
+and sampling k times faster than the loop (an hour of drift in a minute); give such a radio a
+larger budget (e.g. ``RadioConfig(connection_interval_s=0.0075, packets_per_event=32)``) or
+the link congests and the sensor drops frames, as a real one would (``frames_overflowed``).
 """
 
 from __future__ import annotations
