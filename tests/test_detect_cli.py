@@ -207,3 +207,19 @@ def test_real_umafall_bend_without_flags_uses_the_fallback(
     rec = json.loads(capsys.readouterr().out)
     assert rec["calibration"]["method"] == "fallback"
     assert [e["direction"] for e in rec["episodes"]].count("forward") == 1
+
+
+def test_all_umafall_files_in_one_call(capsys: pytest.CaptureFixture[str]) -> None:
+    """Hundreds of files in one process; each calibrated from its own data (fallback)."""
+    paths = sorted(str(p) for p in (SHARED_DATA / "umafall_chest" / "trials").glob("*.csv"))
+    assert len(paths) == 272
+    code = main(["detect", *paths, "--forward", "+z", "--min-duration", "1", "--format", "jsonl"])
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert code == 0
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["file"] for r in records] == paths
+    bends = [r for r in records if "_ADL_Bending_" in r["file"]]
+    assert sum(any(e["direction"] == "forward" for e in r["episodes"]) for r in bends) >= 27
+    gait = [r for r in records if any(f"_ADL_{a}_" in r["file"] for a in ("Walking", "Jogging"))]
+    assert not [r["file"] for r in gait if any(e["direction"] == "forward" for e in r["episodes"])]

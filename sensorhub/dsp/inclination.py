@@ -19,7 +19,9 @@ which method produced it and its quality figures:
     (summed per-axis SD < 0.05 g) are clustered by direction and the densest direction (most
     blocks within 5 degrees) is averaged. People spend most of a session in their baseline
     posture and lean in episodes, and they also hold still while leaning, so the single stillest
-    stretch is not a safe choice. ``forward`` is the principal
+    stretch is not a safe choice. With a known forward axis, postures within 30 degrees of it
+    (lying on the back or front) are not candidates; if no still block is left, moving blocks
+    are. ``forward`` is the principal
     axis of the tilt excursions away from ``up`` (where the trunk moves most, which for a seated or
     bending wearer is the sagittal plane), signed by the device's known forward axis if given, else
     by the larger excursion (people lean forward further than backward). If the excursions are
@@ -217,7 +219,8 @@ def calibrate_fallback(
         v = parse_axis(up, "up")
         quality["up_source"] = "given"
     else:
-        v, share = _modal_still_direction(acc, fs_hz)
+        known = None if forward_hint is None else parse_axis(forward_hint, "forward")
+        v, share = _modal_still_direction(acc, fs_hz, known)
         quality["up_source"] = "most common still posture"
         quality["modal_share"] = round(share, 3)
     dirs = _block_directions(acc, fs_hz)
@@ -254,13 +257,30 @@ def calibrate_fallback(
     return Calibration(v, f, "fallback", quality)
 
 
-def _modal_still_direction(acc: FloatArray, fs_hz: float) -> tuple[FloatArray, float]:
-    """Densest direction among still 1-s blocks, and the share of still blocks near it."""
+def _modal_still_direction(
+    acc: FloatArray, fs_hz: float, forward: FloatArray | None
+) -> tuple[FloatArray, float]:
+    """Densest direction among still 1-s blocks, and the share of still blocks near it.
+
+    With a known forward axis, postures within 30 degrees of it (lying on the back or front)
+    cannot be upright and are left out, so a recording that is mostly lying still works; if no
+    still block is left, the moving ones are used.
+    """
     blocks = _blocks(np.asarray(acc, dtype=np.float64), fs_hz)
     still = blocks.std(axis=1).sum(axis=1) < STILL_SD_G
     dirs = _block_directions(acc, fs_hz)
-    if np.count_nonzero(still) >= 3:
-        dirs = dirs[still]
+    allowed = np.ones(dirs.shape[0], dtype=np.bool_)
+    if forward is not None:
+        allowed = np.abs(dirs @ forward) < math.cos(math.radians(30.0))
+    if np.count_nonzero(still & allowed) >= 3:
+        dirs = dirs[still & allowed]
+    elif np.any(allowed):  # e.g. moving, then lying still: use the moving blocks
+        dirs = dirs[allowed]
+    else:
+        raise ConfigError(
+            "fallback calibration: every posture is within 30 degrees of the forward axis "
+            "(lying throughout?); give --up"
+        )
     step = max(1, dirs.shape[0] // 1500)  # bounds the pairwise matrix
     dirs = dirs[::step]
     near = (dirs @ dirs.T) > math.cos(math.radians(5.0))

@@ -131,3 +131,15 @@ def test_fallback_upright_is_the_most_common_still_posture_not_the_stillest() ->
     cal = calibrate_fallback(acc, 50.0, forward_hint=forward.tolist())
     assert cal.quality["up_source"] == "most common still posture"
     assert np.degrees(np.arccos(min(1.0, cal.up @ up))) < 1.0
+
+
+def test_fallback_with_known_forward_skips_lying_postures() -> None:
+    """Moving upright, then lying still on the back: lying cannot be upright."""
+    up, forward = random_mounting(15)
+    rng = np.random.default_rng(6)
+    moving = reading(up, forward, np.zeros(1000)) + rng.normal(scale=0.08, size=(1000, 3))
+    lying = reading(up, forward, np.full(3000, -85.0)) + rng.normal(scale=0.002, size=(3000, 3))
+    cal = calibrate_fallback(np.concatenate([moving, lying]), 50.0, forward_hint=forward.tolist())
+    assert np.degrees(np.arccos(min(1.0, cal.up @ up))) < 3.0
+    with pytest.raises(ConfigError, match="lying throughout"):
+        calibrate_fallback(lying, 50.0, forward_hint=forward.tolist())
