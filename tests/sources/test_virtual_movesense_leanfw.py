@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bleak import BleakClient
-from bleak.exc import BleakGATTProtocolError
+from bleak.exc import BleakError, BleakGATTProtocolError
 
 from sensorhub.protocols import leanfw as lf
 from sensorhub.protocols import movesense as gsp
@@ -194,3 +194,11 @@ async def test_leanfw_spec_exchange_and_write_rules(radio: VirtualRadio) -> None
         await exchange("01")
         await client.stop_notify(lf.DATA_UUID)  # turning notifications off stops the stream
         await wait_until(lambda: not lean.streaming_acc)
+
+
+async def test_leanfw_refuses_pairing(radio: VirtualRadio) -> None:
+    lean = await radio.add(LeanSensor(serial="D4A1F03B0002"))
+    with pytest.raises(BleakError):
+        await BleakClient(lean.address, pair=True, **radio.client_kwargs).connect()
+    async with BleakClient(lean.address, **radio.client_kwargs) as client:  # unpaired is fine
+        assert client.is_connected

@@ -15,22 +15,28 @@ The device side of the profile, on the codec in ``sensorhub/protocols/leanfw.py`
   ``n = min(max_samples(MTU), rate x 0.2 s)`` samples.
 - Battery (section 7): at <= 5 % START is refused with LOW_BATTERY; at <= 3 % a running stream
   stops with the event ``81 01 07``. Turning Acc Data notifications off stops the stream.
+- No pairing (section 2): a pairing request is refused with "pairing not supported".
 - ``refuse_starts(n)``: the next n STARTs answer BUSY ("retry after 100 ms").
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from bumble import att
+from bumble import att, pairing
 from bumble.core import UUID, AdvertisingData
+from bumble.device import Device
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 from numpy.typing import NDArray
 
 from sensorhub.protocols import leanfw as lf
 
+from .radio import RadioController
 from .sensor import VirtualSensor
+
+if TYPE_CHECKING:
+    from .world import VirtualRadio
 
 __all__ = ["LOW_BATTERY_START_PERCENT", "LOW_BATTERY_STOP_PERCENT", "LeanSensor"]
 
@@ -42,6 +48,13 @@ _MAX_CONTROL_WRITE = 20
 _FRAME_SECONDS = 0.2  # no sample waits longer than this in the sensor
 _ATT_INVALID_ATTRIBUTE_VALUE_LENGTH = 0x0D
 _BATTERY_SERVICE_16 = 0x180F
+
+
+class _NoPairing(pairing.PairingDelegate):
+    """leanfw-v1 has no bonding: every pairing request is refused."""
+
+    async def accept(self) -> bool:
+        return False
 
 
 class LeanSensor(VirtualSensor):
@@ -70,6 +83,12 @@ class LeanSensor(VirtualSensor):
         self.control_writes: list[bytes] = []
 
     # -- GATT and advertising -------------------------------------------------------------
+    async def attach(
+        self, radio: VirtualRadio, device: Device, controller: RadioController
+    ) -> None:
+        device.pairing_config_factory = lambda _c: pairing.PairingConfig(delegate=_NoPairing())
+        await super().attach(radio, device, controller)
+
     def build_services(self) -> list[Service]:
         self.control_char: Characteristic[bytes] = Characteristic(
             lf.CONTROL_UUID,
