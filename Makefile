@@ -29,7 +29,7 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet 'polar-python>=1.0'
+	$(BIN)/python -m pip install --quiet 'polar-python>=1.1'
 	$(BIN)/python bench/bench_decode.py
 
 clean:
