@@ -17,7 +17,7 @@ which method produced it and its quality figures:
 ``fallback``
     Neither is available. ``up`` is the most common still posture: the 1-s blocks that are still
     (summed per-axis SD < 0.05 g) are clustered by direction and the densest direction (most
-    blocks within 5 degrees) is averaged. People spend most of a session in their baseline
+    blocks within 3 degrees) is averaged. People spend most of a session in their baseline
     posture and lean in episodes, and they also hold still while leaning, so the single stillest
     stretch is not a safe choice. With a known forward axis, postures within 30 degrees of it
     (lying on the back or front) are not candidates; if no still block is left, moving blocks
@@ -283,7 +283,7 @@ def _modal_still_direction(
         )
     step = max(1, dirs.shape[0] // 1500)  # bounds the pairwise matrix
     dirs = dirs[::step]
-    near = (dirs @ dirs.T) > math.cos(math.radians(5.0))
+    near = (dirs @ dirs.T) > math.cos(math.radians(3.0))
     counts = near.sum(axis=1)
     best = int(np.argmax(counts))
     return _unit(dirs[near[best]].mean(axis=0)), float(counts[best]) / dirs.shape[0]
