@@ -71,6 +71,11 @@ class LiveSensors:
         #: Unbounded on purpose: received data is never dropped; its depth is the backlog.
         self._queue: asyncio.Queue[RawFrame | LinkStatus] = asyncio.Queue()
 
+    @property
+    def queue_depth(self) -> int:
+        """Frames received but not yet decoded (the pipeline's backlog)."""
+        return self._queue.qsize()
+
     def on_frame(self, frame: RawFrame) -> None:
         """Called from the BLE callback: tap the raw frame, queue it, return at once."""
         for sink in self.frame_sinks:
