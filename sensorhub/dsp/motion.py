@@ -22,14 +22,15 @@ walking about 0.2 g). All filters carry their state, so the flags are bit-identi
 chunking.
 
 A sample is ``dynamic`` if ``ratio > threshold``, and stays dynamic for ``hold_s`` after the
-last such sample, so the 1 Hz gravity filter settles (about twice its 0.42 s group delay)
-before angles are trusted again.
+last such sample (``hold_s`` = 0.5 s, about the 1 Hz gravity filter's 0.42 s group delay) so
+the gravity estimate settles before angles are trusted again.
 
 Effect on episodes (implemented in :mod:`sensorhub.dsp.episodes` via the detector): a dynamic
-sample never starts an episode and never ends one (the state is held); an episode that is open
-when motion begins survives up to ``max_open_s`` of continuous dynamic time and is ended at that
-moment if motion goes on (the episode's end is then the time the allowance ran out).
-``run_s`` reports the length of the current dynamic stretch for this purpose.
+sample never starts an episode and never ends one (the state is held), and dynamic time does
+not count toward an episode's minimum duration (motion is no evidence of a lean); an episode
+that is open when motion begins survives up to ``max_open_s`` of continuous dynamic time and
+is ended at that moment if motion goes on (its end is then the time the allowance ran out).
+``MotionChunk.run`` gives the length of the current dynamic stretch for this purpose.
 """
 
 from __future__ import annotations
