@@ -134,6 +134,20 @@ async def test_vanish_times_out_and_reappear_allows_reconnect(
     await hub.client.disconnect()
 
 
+async def test_hub_gives_up_while_sensor_is_away_sensor_still_times_out(
+    radio: VirtualRadio, lean: LeanSensor
+) -> None:
+    hub = LeanHub(radio, lean)
+    await hub.start()
+    lean.vanish()
+    await hub.client.disconnect()  # the hub's side ends at once; the sensor hears nothing
+    lean.reappear()  # back before its supervision timeout, but nobody is at the other end
+    await wait_until(lambda: lean.connection is None)  # no half-open link left behind
+    await hub.start()  # and it advertises again
+    assert hub.client.is_connected
+    await hub.client.disconnect()
+
+
 @pytest.mark.parametrize("radio_config", [RadioConfig(packets_per_event=1)])
 async def test_radio_backlog_overflows_the_sensor_buffer(radio: VirtualRadio) -> None:
     lean = await radio.add(LeanSensor(rate_hz=400, time_scale=20.0, tx_buffer_packets=4))

@@ -475,11 +475,20 @@ class RadioLink(LocalLink):
                     )
 
     def _cancel_timeouts(self, controller: Controller) -> None:
+        """Back in range in time: links whose *both* ends still exist survive. A link the
+        other end gave up meanwhile (e.g. the hub disconnected) still times out here."""
         own_addresses = {c.self_address for c in controller.le_connections.values()}
         for key in list(self._timeouts):
             end, addr = key
-            if end is controller or addr in own_addresses:
+            if (end is controller or addr in own_addresses) and self._both_ends_alive(end, addr):
                 self._timeouts.pop(key).cancel()
+
+    def _both_ends_alive(self, end: Controller, peer_address: hci.Address) -> bool:
+        connection = end.le_connections.get(peer_address)
+        peer = self.find_le_controller(peer_address)
+        if connection is None or peer is None:
+            return False
+        return connection.self_address in peer.le_connections
 
     def _supervision_timeout(self, controller: Controller, peer_address: hci.Address) -> None:
         assert isinstance(controller, RadioController)
