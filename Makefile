@@ -28,9 +28,15 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Benchmarks print figures beside a baseline measured in the same run (ratios, not absolute
+# times). polar-python is the decode baseline only, so it is installed here, not as a dependency.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet 'polar-python>=1.1'
 	$(BIN)/python bench/bench_decode.py
+	$(BIN)/python bench/bench_dsp.py
+	$(BIN)/python bench/eval_umafall.py
+	$(BIN)/python bench/eval_sim.py
+	$(BIN)/python bench/bench_ingest.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
