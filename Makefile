@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/sensorhub demo
+	$(BIN)/sensorhub serve --virtual 2
 
 test: $(STAMP) lint typecheck pytest
 

@@ -1,0 +1,93 @@
+"""``sensorhub serve``: run a session: sensors, lean detection, websocket and dashboard.
+
+Without ``--config``, ``--virtual N`` runs the full demo: N virtual Polar H10s on the
+in-process virtual radio, worn by simulated participants in conversation (p1..pN, paired into
+dyads in order). Ctrl-C or SIGTERM ends the session cleanly: sensor streams are stopped
+before disconnecting, open episodes are closed and published, and websocket clients are
+closed with GOING_AWAY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from sensorhub.bus import EventBus
+from sensorhub.commands.scan import add_virtual_arguments
+from sensorhub.config import HubConfig, demo_config, load_config
+from sensorhub.errors import ConfigError
+from sensorhub.hub import Hub, resolve_sensors
+from sensorhub.server.app import create_app, run_server
+from sensorhub.server.settings import ServerSettings
+from sensorhub.sources.environment import open_environment
+from sensorhub.sources.live import monotonic_session_clock
+
+__all__ = ["register"]
+
+log = logging.getLogger("sensorhub.serve")
+
+
+def _settings(args: argparse.Namespace, config: HubConfig) -> ServerSettings:
+    server = config.server
+    return ServerSettings(
+        host=args.host or server.host,
+        port=server.port if args.port is None else args.port,
+        token=server.token,
+        allowed_origins=server.allowed_origins,
+    ).resolved()
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    if args.config is None and not args.virtual:
+        raise ConfigError("give a session config (--config FILE.toml) or --virtual N for a demo")
+    file_config = load_config(args.config) if args.config else None
+    async with open_environment(args.virtual, kinds=args.virtual_kinds, seed=args.seed) as env:
+        config = file_config or demo_config(
+            [name for name, _ in env.virtual_sensors], [kind for _, kind in env.virtual_sensors]
+        )
+        settings = _settings(args, config)
+        kinds, devices = await resolve_sensors(config, env)
+        now_ns = monotonic_session_clock()
+        bus = EventBus()
+        hub = Hub(config, env, bus, now_ns=now_ns, kinds=kinds, devices=devices)
+        app = create_app(hub, bus, settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        async with run_server(app, settings.host, settings.port) as handle:
+            where = handle.url + (f"?token={handle.token}" if handle.token else "")
+            print(f"sensorhub: session {hub.session_id} ({config.session_name})", flush=True)
+            print(f"sensorhub: dashboard on {where}", flush=True)
+            if handle.token:
+                print(f"sensorhub: access token {handle.token}", flush=True)
+            hub.start()
+            try:
+                await stop.wait()
+            finally:
+                print("sensorhub: stopping: sensor streams first, then clients", flush=True)
+                await hub.close()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run a session with the live dashboard")
+    p.add_argument("--config", metavar="FILE.toml", help="session configuration (see README)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1; others need a token)")
+    p.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the --virtual demo conversation")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_virtual_arguments(p)
+
+    def handler(args: argparse.Namespace) -> int:
+        logging.basicConfig(
+            level=args.log_level, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s"
+        )
+        return asyncio.run(_serve(args))
+
+    p.set_defaults(handler=handler)
