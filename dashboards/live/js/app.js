@@ -1,0 +1,201 @@
+/**
+ * sensorhub live dashboard: wires the websocket, the session model and the views.
+ *
+ * Messages only update the model (cheap, any rate); drawing happens in one animation-frame
+ * loop at most RENDER_INTERVAL_MS apart, so a burst of thousands of messages costs one redraw.
+ *
+ * window.sensorhubDebug.snapshot() returns a read-only summary (point counts, capacities,
+ * connection state) for tests and for a curious person at the console.
+ */
+
+import { Connection, websocketUrl } from './connection.js';
+import { fmtClock } from './format.js';
+import { SessionModel } from './model.js';
+import { MarkerList, Notices, SensorCards } from './panels.js';
+import { Timeline } from './timeline.js';
+import { TracePanel } from './trace.js';
+
+/** 10 redraws a second matches the 10 Hz angle stream; more would only burn CPU. */
+const RENDER_INTERVAL_MS = 100;
+/** Age texts ("no data for 4 s") need a redraw even when nothing arrives. */
+const IDLE_RENDER_MS = 1000;
+
+const $ = (id) => document.getElementById(id);
+
+const model = new SessionModel();
+const notices = new Notices($('notices'));
+const timeline = new Timeline($('timeline'), model);
+const sensorCards = new SensorCards($('sensors'), model);
+const markerList = new MarkerList($('markers'), model);
+/** @type {Map<string, TracePanel>} */
+const panels = new Map();
+let panelsVersion = -1;
+let windowS = 120;
+let dirty = true;
+let lastRender = 0;
+let renders = 0;
+const sent = { add_marker: 0, calibrate: 0 };
+
+const connection = new Connection(websocketUrl(), { onMessage, onState });
+
+/** Send a client message; counts it for the debug hook. */
+function send(msg) {
+  const ok = connection.send(msg);
+  if (ok && msg.type in sent) sent[msg.type] += 1;
+  return ok;
+}
+
+const actions = { send, notify: (text, kind) => notices.show(text, kind) };
+
+function onMessage(msg) {
+  const what = model.apply(msg);
+  if (what === 'hello') {
+    connection.markHealthy();
+    $('session-id').textContent = model.session ?? '—';
+    $('replay-badge').hidden = !model.replay;
+    setConnText();
+  } else if (what === 'error') {
+    const code = msg.code ? `${msg.code}: ` : '';
+    notices.show(`${code}${msg.message ?? 'error from the hub'}`, 'error');
+  }
+  dirty = true;
+}
+
+function setConnText(state = connection.state, info = {}) {
+  const pill = $('conn');
+  pill.className = `conn conn-${state}`;
+  let text;
+  if (state === 'open') text = model.session === null ? 'Connected' : 'Live';
+  else if (state === 'connecting') text = connection.opens ? 'Reconnecting…' : 'Connecting…';
+  else {
+    const secs = Math.max(0, Math.ceil((connection.retryAt - Date.now()) / 1000));
+    text = `Offline · retry in ${secs} s`;
+    pill.title = `${info.reason ?? 'disconnected'} — click to retry now`;
+  }
+  if (state !== 'waiting') pill.title = 'Websocket connection to the hub';
+  $('conn-text').textContent = text;
+  const live = state === 'open';
+  $('marker-button').disabled = !live;
+  for (const b of document.querySelectorAll('.calib button')) b.disabled = !live;
+}
+
+let lastConnInfo = {};
+function onState(state, info) {
+  lastConnInfo = info;
+  setConnText(state, info);
+}
+
+/** Keep one TracePanel per participant, in the hub's order. */
+function syncPanels() {
+  if (panelsVersion === model.layoutVersion) return;
+  panelsVersion = model.layoutVersion;
+  const box = $('traces');
+  for (const [id, panel] of panels) {
+    if (model.participants.get(id) !== panel.part) {
+      panel.destroy();
+      panels.delete(id);
+    }
+  }
+  for (const part of model.participants.values()) {
+    if (!panels.has(part.id)) panels.set(part.id, new TracePanel(part, model, actions));
+  }
+  box.replaceChildren(...[...panels.values()].map((p) => p.root));
+  box.dataset.count = String(panels.size);
+  if (panels.size === 0) {
+    const p = document.createElement('p');
+    p.className = 'placeholder';
+    p.textContent = 'Waiting for the hub…';
+    box.append(p);
+  }
+  for (const p of panels.values()) p.resize();
+  setConnText();
+}
+
+function render() {
+  syncPanels();
+  const xMax = Number.isFinite(model.now) ? model.now : windowS;
+  for (const panel of panels.values()) panel.render(xMax, windowS);
+  const first = panels.values().next().value;
+  timeline.render(xMax - windowS, xMax, first ? first.plotRect() : null);
+  sensorCards.render();
+  markerList.render();
+  $('session-clock').textContent = fmtClock(model.now);
+  if (connection.state === 'waiting') setConnText('waiting', lastConnInfo);
+  renders += 1;
+}
+
+function frame(ts) {
+  requestAnimationFrame(frame);
+  const due = dirty ? RENDER_INTERVAL_MS : IDLE_RENDER_MS;
+  if (ts - lastRender < due) return;
+  lastRender = ts;
+  dirty = false;
+  render();
+}
+
+function wireControls() {
+  $('marker-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const input = $('marker-label');
+    const label = input.value.trim();
+    if (send({ type: 'add_marker', label })) {
+      input.value = '';
+      notices.show(label ? `Marker “${label}” sent` : 'Marker sent', 'info');
+    } else {
+      notices.show('Not connected: marker not sent', 'error');
+    }
+  });
+  for (const b of document.querySelectorAll('.window-select button')) {
+    b.addEventListener('click', () => {
+      windowS = Number(b.dataset.window);
+      for (const o of document.querySelectorAll('.window-select button')) {
+        o.setAttribute('aria-pressed', String(o === b));
+      }
+      dirty = true;
+    });
+  }
+  $('conn').addEventListener('click', () => connection.retryNow());
+}
+
+/** Read-only view of the dashboard's state, for tests and the console. */
+function snapshot() {
+  const traces = {};
+  for (const [id, part] of model.participants) {
+    const panel = panels.get(id);
+    traces[id] = {
+      points: part.trace.length,
+      capacity: part.trace.capacity,
+      updates: part.updates,
+      lastT: Number.isFinite(part.trace.lastT) ? part.trace.lastT : null,
+      drawnPoints: panel ? panel.drawnPoints : 0,
+      renders: panel ? panel.renders : 0,
+    };
+  }
+  return {
+    connection: connection.state,
+    opens: connection.opens,
+    session: model.session,
+    now: Number.isFinite(model.now) ? model.now : null,
+    windowS,
+    renders,
+    traces,
+    episodes: { stored: model.episodes.length, capacity: model.episodes.capacity },
+    coleans: { stored: model.coleans.length, capacity: model.coleans.capacity },
+    markers: { stored: model.markers.length, capacity: model.markers.capacity },
+    timelineItems: timeline.itemCount,
+    sensors: model.sensors.size,
+    sent: { ...sent },
+    stats: { ...model.stats },
+  };
+}
+
+Object.defineProperty(window, 'sensorhubDebug', {
+  value: Object.freeze({ snapshot }),
+  writable: false,
+  configurable: false,
+});
+
+wireControls();
+setConnText();
+connection.start();
+requestAnimationFrame(frame);

@@ -1,0 +1,142 @@
+/** The side panels: sensor cards, the markers list, and unobtrusive notices. */
+
+import { el, fmtClock, fmtNum } from './format.js';
+
+/** Link states (sensorhub/sources/base.py LinkState) grouped by what they mean to a person. */
+const STATE_CLASS = {
+  streaming: 'ok',
+  connecting: 'busy',
+  starting: 'busy',
+  reconnecting: 'busy',
+  stopping: 'busy',
+  disconnected: 'bad',
+  stopped: 'off',
+};
+/** Battery at or below this is flagged (the sensors themselves warn at about 5 %). */
+const BATTERY_LOW_PCT = 20;
+/** A sensor that sent no status for this long (session s) is flagged as silent. */
+const STATUS_SILENT_S = 5;
+
+export class SensorCards {
+  constructor(root, model) {
+    this.root = root;
+    this.model = model;
+    this.cards = new Map();
+    this.layoutVersion = -1;
+  }
+
+  build() {
+    this.root.replaceChildren();
+    this.cards.clear();
+    if (this.model.sensors.size === 0) {
+      this.root.append(el('p', 'placeholder', 'No sensor status yet.'));
+    }
+    const sorted = [...this.model.sensors.values()].sort((a, b) =>
+      String(a.participant ?? a.sensor).localeCompare(String(b.participant ?? b.sensor)),
+    );
+    for (const s of sorted) {
+      const card = el('div', 'sensor-card');
+      card.dataset.sensor = s.sensor;
+      const head = el('div', 'sc-head');
+      const dot = el('span', 'sc-dot');
+      dot.setAttribute('aria-hidden', 'true');
+      const name = el('span', 'sc-name');
+      const state = el('span', 'sc-state');
+      head.append(dot, name, state);
+      const grid = el('dl', 'sc-grid');
+      const field = (label) => {
+        const dd = el('dd');
+        grid.append(el('dt', '', label), dd);
+        return dd;
+      };
+      const parts = {
+        card,
+        name,
+        state,
+        battery: field('Battery'),
+        rate: field('Rate'),
+        gaps: field('Gaps'),
+        reconnects: field('Reconnects'),
+        reason: el('div', 'sc-reason'),
+      };
+      card.append(head, grid, parts.reason);
+      this.cards.set(s.sensor, parts);
+      this.root.append(card);
+    }
+    this.layoutVersion = this.model.layoutVersion;
+  }
+
+  render() {
+    if (this.layoutVersion !== this.model.layoutVersion) this.build();
+    for (const [id, parts] of this.cards) {
+      const s = this.model.sensors.get(id);
+      if (!s) continue;
+      const state = s.state ?? 'unknown';
+      const silent = Number.isFinite(s.t) && this.model.now - s.t > STATUS_SILENT_S;
+      parts.card.className = `sensor-card st-${STATE_CLASS[state] ?? 'off'}${silent ? ' silent' : ''}`;
+      parts.name.textContent = `${s.participant ?? '—'} · ${s.kind ?? 'sensor'}`;
+      parts.name.title = id;
+      parts.state.textContent = silent ? `${state} (silent)` : state;
+      const batt = Number.isFinite(s.battery_pct) ? `${s.battery_pct} %` : '–';
+      parts.battery.textContent = batt;
+      parts.battery.classList.toggle('low', Number.isFinite(s.battery_pct) && s.battery_pct <= BATTERY_LOW_PCT);
+      parts.rate.textContent = Number.isFinite(s.rate_hz) ? `${fmtNum(s.rate_hz, 1)} Hz` : '–';
+      const missing = s.missing_samples ? ` (${s.missing_samples} samples)` : '';
+      parts.gaps.textContent = `${s.gaps ?? 0}${missing}`;
+      parts.gaps.classList.toggle('warn', (s.gaps ?? 0) > 0);
+      parts.reconnects.textContent = String(s.reconnects ?? 0);
+      const extra = [];
+      if (s.malformed) extra.push(`${s.malformed} malformed`);
+      if (s.duplicates) extra.push(`${s.duplicates} duplicate`);
+      if (s.reason) extra.push(s.reason);
+      parts.reason.textContent = extra.join(' · ');
+    }
+  }
+}
+
+export class MarkerList {
+  constructor(root, model) {
+    this.root = root;
+    this.model = model;
+    this.shown = -1;
+  }
+
+  render() {
+    // Markers only ever append (or the session resets): re-render when the newest changed.
+    const newest = this.model.markers.length ? this.model.markers.at(this.model.markers.length - 1) : null;
+    const key = `${this.model.markers.length}:${newest ? newest.t : ''}:${this.model.session}`;
+    if (key === this.shown) return;
+    this.shown = key;
+    const items = [...this.model.markers].reverse();
+    this.root.replaceChildren(
+      ...items.map((m) => {
+        const li = el('li', 'marker');
+        li.append(el('span', 'marker-t', fmtClock(m.t)), el('span', 'marker-label', m.label || '(no label)'));
+        if (m.source) li.append(el('span', 'marker-src', m.source));
+        return li;
+      }),
+    );
+  }
+}
+
+/** At most this many notices on screen; older ones go first. */
+const MAX_NOTICES = 4;
+const NOTICE_MS = { info: 3000, error: 8000 };
+
+export class Notices {
+  constructor(root) {
+    this.root = root;
+    this.count = 0;
+  }
+
+  /** Show a small, self-dismissing notice. kind: 'info' or 'error'. */
+  show(text, kind = 'info') {
+    this.count += 1;
+    while (this.root.childElementCount >= MAX_NOTICES) this.root.firstElementChild.remove();
+    const n = el('div', `notice notice-${kind}`, text);
+    n.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    n.addEventListener('click', () => n.remove());
+    this.root.append(n);
+    setTimeout(() => n.remove(), NOTICE_MS[kind] ?? NOTICE_MS.info);
+  }
+}
