@@ -97,7 +97,11 @@ class PolarH10Driver:
         await _read_battery(link)
 
     async def stop(self, link: SensorLink) -> None:
-        await self._request(link, polar_pmd.stop_request(polar_pmd.MeasurementType.ACC))
+        try:
+            await self._request(link, polar_pmd.stop_request(polar_pmd.MeasurementType.ACC))
+        except ControlPointError as exc:
+            if exc.code != polar_pmd.ErrorCode.ALREADY_IN_STATE:  # stopped already: fine
+                raise
 
     async def _request(self, link: SensorLink, request: bytes) -> polar_pmd.CpResponse:
         await link.write(polar_pmd.PMD_CONTROL_POINT_UUID, request)
