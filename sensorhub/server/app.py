@@ -74,6 +74,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(409, str(exc))
     except SensorhubError as exc:
         return error_response(503, str(exc))
+    except Exception:  # a hub bug: log it, answer in the API's format
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, "internal error (logged on the server)")
 
 
 @web.middleware
@@ -98,8 +101,14 @@ async def static_handler(request: web.Request) -> web.StreamResponse:
     if not index.is_file():
         raise web.HTTPServiceUnavailable(reason=f"dashboard not installed: {index} is missing")
     tail = request.match_info["tail"]
-    path = index if tail in ("", "index.html") else (root / tail).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    if request.path.startswith("/api/"):
+        raise web.HTTPNotFound(reason=f"no such endpoint: {request.path}")
+    try:
+        path = index if tail in ("", "index.html") else (root / tail).resolve()
+        found = path.is_relative_to(root) and path.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long...
+        found = False
+    if not found:
         raise web.HTTPNotFound(reason=f"no such file: /{tail}")
     return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
@@ -163,9 +172,14 @@ class ServerHandle:
         await self.runner.cleanup()
 
 
-async def start_server(app: web.Application, host: str, port: int) -> ServerHandle:
-    """Listen on ``host:port`` (0 picks a free port); call ``stop()`` on the handle."""
+async def start_server(
+    app: web.Application, host: str | None = None, port: int | None = None
+) -> ServerHandle:
+    """Listen on ``host:port`` (default: the settings'; port 0 picks a free port); call
+    ``stop()`` on the handle."""
     settings = app[STATE].settings
+    host = settings.host if host is None else host
+    port = settings.port if port is None else port
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.close_timeout_s * 2 + 1)
     await runner.setup()
     try:
@@ -179,7 +193,9 @@ async def start_server(app: web.Application, host: str, port: int) -> ServerHand
 
 
 @asynccontextmanager
-async def run_server(app: web.Application, host: str, port: int) -> AsyncIterator[ServerHandle]:
+async def run_server(
+    app: web.Application, host: str | None = None, port: int | None = None
+) -> AsyncIterator[ServerHandle]:
     """``async with run_server(app, host, port) as handle:`` — stopped on exit."""
     handle = await start_server(app, host, port)
     try:

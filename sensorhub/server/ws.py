@@ -169,6 +169,7 @@ class Connection:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 if not self._bucket.take():
                     self.state.count_close("flood")
+                    log.warning("websocket %s: flooding, closing", self.sub.name)
                     return WSCloseCode.POLICY_VIOLATION, (
                         f"flooding: more than {settings.flood_rate_per_s:g} messages/s"
                     )
@@ -179,6 +180,7 @@ class Connection:
             elif msg.type is WSMsgType.ERROR:
                 if self.ws.closed_too_big:
                     self.state.count_close("too_big")
+                    log.warning("websocket %s: message too big, closed", self.sub.name)
                 return None
         return None
 
@@ -201,7 +203,11 @@ class Connection:
             log.exception("websocket %s: request %r failed", self.sub.name, text[:200])
             self._reply_error("internal_error", "the hub failed to handle this request")
         else:
-            self.sub.send_direct(Ack(message.TYPE, result))
+            try:
+                self.sub.send_direct(Ack(message.TYPE, result))
+            except (TypeError, ValueError):  # the hub answered something that is not JSON
+                log.exception("websocket %s: unencodable reply %r", self.sub.name, result)
+                self._reply_error("internal_error", "the hub's answer could not be encoded")
 
     def _dispatch(self, message: Any) -> dict[str, Any]:
         control = self.state.control

@@ -138,3 +138,36 @@ async def test_missing_dashboard_is_a_clear_503(make_client: Make, tmp_path: Pat
     message = await error_of(await client.get("/"), 503)
     assert "index.html" in message
     assert (await client.get("/api/health")).status == 200  # the API still works
+
+
+async def test_hub_bug_is_a_500_json_error(
+    client: Any, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(hub, "session_info", broken)
+    assert "internal error" in await error_of(await client.get("/api/session"), 500)
+    assert (await client.get("/api/health")).status == 200
+
+
+async def test_odd_static_paths_are_404(client: Any) -> None:
+    await error_of(await client.get(URL("/a%00b", encoded=True)), 404)
+    await error_of(await client.get("/" + "x" * 5000), 404)
+
+
+def test_public_surface_is_pinned() -> None:
+    import sensorhub.bus
+    import sensorhub.server
+
+    assert sensorhub.server.__all__ == [
+        "Ack",
+        "HubControl",
+        "ServerHandle",
+        "ServerSettings",
+        "create_app",
+        "run_server",
+        "server_settings",
+        "start_server",
+    ]
+    assert sensorhub.bus.__all__ == ["Delivery", "EventBus", "RawSamples", "Subscription"]

@@ -188,6 +188,18 @@ async def test_hub_bug_is_an_error_reply_not_a_dead_connection(
         assert (await recv(ws))["type"] == "angle"
 
 
+async def test_unencodable_hub_answer_is_an_error_reply(
+    client: Any, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub.store = True
+    monkeypatch.setattr(hub, "set_recording", lambda on: {"since": object()})
+    async with client.ws_connect("/ws") as ws:
+        await recv(ws)
+        await ws.send_json({"type": "recording", "on": True})
+        assert (await recv(ws))["code"] == "internal_error"
+        assert not ws.closed
+
+
 async def test_raw_subscription(client: Any, hub: FakeHub) -> None:
     async with client.ws_connect("/ws") as ws, client.ws_connect("/ws") as other:
         await recv(ws)
