@@ -93,6 +93,7 @@ class Subscription:
         #: Why the subscription ended (``None`` while open).
         self.closed_reason: str | None = None
         self.overflowed = False
+        self._draining = False
         self._bus = bus
         self._items: deque[_Slot] = deque()
         self._angle_slots: dict[str, _Slot] = {}
@@ -124,7 +125,7 @@ class Subscription:
             delivery = self._pop()
             if delivery is not None:
                 return delivery
-            if self.closed:
+            if self.closed or self._draining:
                 return None
             self._waiter = asyncio.get_running_loop().create_future()
             try:
@@ -214,6 +215,21 @@ class Subscription:
         """Drop killed slots so a client that stops reading holds bounded memory."""
         self._items = deque(s for s in self._items if s.delivery is not None)
         self._dead = 0
+
+    def drain(self) -> None:
+        """Take no new events; ``get`` returns what is queued, then ``None``.
+
+        For a graceful end (server shutdown): events published before it, such as the
+        episodes the hub closes on its way down, still reach the client. Call :meth:`close`
+        once the consumer is done.
+        """
+        if self.closed or self._draining:
+            return
+        self._draining = True
+        self._bus._forget(self)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def close(self, reason: str) -> None:
         """End the subscription: pending messages are discarded, ``get`` returns ``None``."""

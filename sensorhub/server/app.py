@@ -180,7 +180,7 @@ async def start_server(
     settings = app[STATE].settings
     host = settings.host if host is None else host
     port = settings.port if port is None else port
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.close_timeout_s * 2 + 1)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.close_timeout_s * 3 + 1)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

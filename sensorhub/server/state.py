@@ -32,13 +32,15 @@ class ServerState:
         self.closed_by_reason[kind] = self.closed_by_reason.get(kind, 0) + 1
 
     async def close_all(self, code: int, reason: str) -> None:
-        """Ask every websocket to close and wait (bounded) until their handlers finish."""
+        """Ask every websocket to close once its queue is sent (events published on the way
+        down, such as truncated episodes, still go out) and wait, bounded, until the
+        handlers finish."""
         self.shutting_down = True
         waits = [asyncio.ensure_future(c.finished.wait()) for c in self.connections]
         for conn in list(self.connections):
-            conn.request_close(code, reason)
+            conn.request_close(code, reason, drain=True)
         if waits:
-            await asyncio.wait(waits, timeout=self.settings.close_timeout_s * 2 + 1)
+            await asyncio.wait(waits, timeout=self.settings.close_timeout_s * 3 + 1)
             for w in waits:
                 w.cancel()
 

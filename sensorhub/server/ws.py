@@ -97,13 +97,16 @@ class Connection:
     def __init__(self, state: ServerState, ws: _LimitedWebSocket, sub: Subscription) -> None:
         self.state, self.ws, self.sub = state, ws, sub
         self.finished = asyncio.Event()
+        self._drain = False
         self._stop: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
         settings = state.settings
         self._bucket = TokenBucket(settings.flood_rate_per_s, settings.flood_burst, settings.clock)
         sub.add_close_callback(self._on_sub_closed)
 
-    def request_close(self, code: int, reason: str) -> None:
+    def request_close(self, code: int, reason: str, *, drain: bool = False) -> None:
+        """Close with ``code``; with ``drain``, after sending what is already queued."""
         if not self._stop.done():
+            self._drain = drain
             self._stop.set_result((code, reason))
 
     def _on_sub_closed(self, sub: Subscription) -> None:
@@ -115,9 +118,9 @@ class Connection:
 
         The sender is never cancelled: a sender blocked on a full TCP window waits on a
         future that aiohttp shares with the close frame's drain, and cancelling one would
-        cancel the other. Instead the subscription is closed, so the sender finishes; if it
-        is still blocked after ``close_timeout_s`` the client is not reading and the
-        transport is aborted (a close frame could not reach it anyway).
+        cancel the other. Instead the subscription is closed (on shutdown: drained first), so
+        the sender finishes; if it is still busy after ``close_timeout_s`` the client is not
+        reading and the transport is aborted (a close frame could not reach it anyway).
         """
         reader = asyncio.create_task(self._read())
         sender = asyncio.create_task(self._send())
@@ -125,9 +128,13 @@ class Connection:
         try:
             await asyncio.wait(waitables, return_when=asyncio.FIRST_COMPLETED)
             outcome = self._outcome(reader, sender)
-            self.sub.close("connection closing")
+            if self._drain:
+                self.sub.drain()
+            else:
+                self.sub.close("connection closing")
             timeout = self.state.settings.close_timeout_s
             done, _ = await asyncio.wait({sender}, timeout=timeout)
+            self.sub.close("connection closing")
             if not done:
                 _abort(request)
             elif outcome is not None and not self.ws.closed:

@@ -13,7 +13,7 @@ from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.client import ClientWebSocketResponse
 
 from sensorhub.bus import EventBus
-from sensorhub.events import Marker
+from sensorhub.events import EpisodeEnded, Marker
 
 from .conftest import FakeClock, Make
 from .fakehub import FakeHub
@@ -330,6 +330,25 @@ async def test_shutdown_closes_websockets_with_going_away(make_client: Make, bus
     assert code == WSCloseCode.GOING_AWAY
     assert reason == "server shutting down"
     assert bus.stats()["subscribers"] == 0
+
+
+async def test_events_published_before_shutdown_still_reach_clients(
+    make_client: Make, bus: EventBus
+) -> None:
+    """The hub closes open episodes on its way down; those reach the clients before 1001."""
+    client = await make_client(client_queue=5000)
+    ws = await client.ws_connect("/ws", max_msg_size=0)
+    await recv(ws)
+    big = "x" * 20000  # enough to fill the socket buffers, so the sender is mid-queue
+    for i in range(400):
+        bus.publish(Marker(float(i), big))
+    bus.publish(EpisodeEnded("p1", "forward", "forward", 1, 2, 1, 2, 20.0, 15.0, truncated=True))
+    closing = asyncio.create_task(client.server.close())
+    got = [(await recv(ws))["type"] for _ in range(401)]
+    assert got == ["marker"] * 400 + ["episode_end"]
+    code, reason = await expect_close(ws)
+    assert code == WSCloseCode.GOING_AWAY
+    await asyncio.wait_for(closing, TIMEOUT)
 
 
 async def test_client_leaving_unsubscribes(client: Any, bus: EventBus) -> None:
