@@ -347,6 +347,7 @@ async def test_events_published_before_shutdown_still_reach_clients(
     got = [(await recv(ws))["type"] for _ in range(401)]
     assert got == ["marker"] * 400 + ["episode_end"]
     code, reason = await expect_close(ws)
+    assert reason == "server shutting down"
     assert code == WSCloseCode.GOING_AWAY
     await asyncio.wait_for(closing, TIMEOUT)
 
