@@ -30,7 +30,7 @@ import numpy as np
 from sensorhub.config import DetectionConfig, ParticipantConfig
 from sensorhub.ingest import SensorSamples
 from sensorhub.pipeline import ParticipantPipeline
-from sensorhub.sources.base import RawFrame, SensorKind
+from sensorhub.sources.base import LinkStatus, RawFrame, SensorKind
 from sensorhub.sources.ble import BackendClasses, scan_sensors
 from sensorhub.sources.drivers import identify
 from sensorhub.sources.live import LiveSensors, monotonic_session_clock
@@ -67,6 +67,7 @@ class MeasuredSensors(LiveSensors):
         self.latencies: list[int] = []
         self.frames = 0
         self.counting = False
+        self.batch_sinks.append(self.done)
 
     def on_frame(self, frame: RawFrame) -> None:
         if self.bare:
@@ -74,21 +75,14 @@ class MeasuredSensors(LiveSensors):
             return
         super().on_frame(frame)
 
-    async def _consume(self) -> None:
-        while True:
-            item = await self._queue.get()
-            try:
-                if isinstance(item, RawFrame):
-                    for samples in self.decoders[item.sensor].feed(item):
-                        for sink in self.sample_sinks:
-                            sink(samples)
-                    if self.counting:
-                        self.frames += 1
-                        self.latencies.append(self.now_ns() - item.receive_ns)
-                else:
-                    self._apply_status(item)
-            finally:
-                self._queue.task_done()
+    def done(self, batch: list[RawFrame | LinkStatus]) -> None:
+        if not self.counting:
+            return
+        now = self.now_ns()
+        for item in batch:
+            if isinstance(item, RawFrame):
+                self.frames += 1
+                self.latencies.append(now - item.receive_ns)
 
 
 async def run(n: int, seconds: float, bare: bool) -> Result:

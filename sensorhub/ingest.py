@@ -45,6 +45,17 @@ class SensorSamples:
     acc_g: NDArray[np.float64]
     gap: Gap | None = None
 
+    @staticmethod
+    def concat(blocks: list[SensorSamples]) -> SensorSamples:
+        """Consecutive blocks of one sensor as one (the first gap among them is kept)."""
+        gaps = [b.gap for b in blocks if b.gap is not None]
+        return SensorSamples(
+            blocks[0].sensor,
+            np.concatenate([b.t_ns for b in blocks]),
+            np.concatenate([b.acc_g for b in blocks]),
+            gaps[0] if gaps else None,
+        )
+
 
 @dataclass(slots=True)
 class DecodeStats:
