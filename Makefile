@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The dashboard tests drive Debian's chromium (no browser download).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint typecheck pytest bench clean
 
@@ -16,7 +18,17 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/sensorhub serve --virtual 2
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) $(CHROMIUM) lint typecheck pytest
+
+# chromium is installed when missing, which needs root (CI runs as root); otherwise the
+# message says what to run.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "the dashboard tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check sensorhub tests bench
