@@ -25,6 +25,7 @@ class ServerState:
     settings: ServerSettings
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False
+    upgrading: int = 0
     connections_total: int = 0
     closed_by_reason: dict[str, int] = field(default_factory=dict)
 

@@ -251,7 +251,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     settings = state.settings
     if state.shutting_down:
         raise web.HTTPServiceUnavailable(reason="server shutting down")
-    if len(state.connections) >= settings.max_clients:
+    if len(state.connections) + state.upgrading >= settings.max_clients:
         raise web.HTTPServiceUnavailable(reason=f"too many clients (max {settings.max_clients})")
     ws = _LimitedWebSocket(
         max_msg_size=settings.max_message_bytes,
@@ -261,7 +261,11 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     )
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(reason="expected a websocket upgrade")
-    await ws.prepare(request)
+    state.upgrading += 1  # prepare() awaits: count this client before another one checks
+    try:
+        await ws.prepare(request)
+    finally:
+        state.upgrading -= 1
     sub = state.bus.subscribe(f"ws#{next(_ids)} {request.remote}", max_queue=settings.client_queue)
     conn = Connection(state, ws, sub)
     state.connections.add(conn)
