@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/eval_umafall.py
 	$(BIN)/python bench/eval_sim.py
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_fanout.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
