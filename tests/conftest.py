@@ -21,3 +21,13 @@ settings.register_profile(
     "ci", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_configure(config: object) -> None:
+    """Stop at once, with the reason, when the real recordings are not where tests expect."""
+    trials = SHARED_DATA / "umafall_chest" / "trials"
+    if not trials.is_dir():
+        raise RuntimeError(
+            f"real recordings not found at {trials}: the tests read ../shared/data beside the "
+            "repository (or set SENSORHUB_SHARED_DATA to the data folder)"
+        )
