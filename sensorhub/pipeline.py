@@ -62,11 +62,24 @@ def _s(t_ns: int) -> float:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class PipelineOutput:
-    """Schema events (time order) and the detector's forward-angle grid (for dyads)."""
+    """Schema events (time order) and the detector's output on its uniform grid."""
 
     events: list[Any]
-    t_ns: NDArray[np.int64]
-    forward: NDArray[np.float64]
+    chunk: DetectorChunk
+
+    @property
+    def t_ns(self) -> NDArray[np.int64]:
+        return self.chunk.t_ns
+
+    @property
+    def forward(self) -> NDArray[np.float64]:
+        return self.chunk.forward
+
+    @staticmethod
+    def concat(outputs: list[PipelineOutput]) -> PipelineOutput:
+        return PipelineOutput(
+            [e for o in outputs for e in o.events], DetectorChunk.concat([o.chunk for o in outputs])
+        )
 
 
 class ParticipantPipeline:
@@ -126,14 +139,14 @@ class ParticipantPipeline:
                 self._calibrate_auto()
                 after = self.detector.process(t_ns[cut:], acc_g[cut:])
                 chunk = DetectorChunk.concat([before, after])
-                return PipelineOutput(self._events(chunk), chunk.t_ns, chunk.forward)
+                return PipelineOutput(self._events(chunk), chunk)
         chunk = self.detector.process(t_ns, acc_g)
-        return PipelineOutput(self._events(chunk), chunk.t_ns, chunk.forward)
+        return PipelineOutput(self._events(chunk), chunk)
 
     def flush(self) -> PipelineOutput:
         """End of the session: close open episodes (marked truncated)."""
         chunk = self.detector.flush()
-        return PipelineOutput(self._events(chunk), chunk.t_ns, chunk.forward)
+        return PipelineOutput(self._events(chunk), chunk)
 
     def reset(self) -> None:
         """The sensor reconnected: samples before and after are not continuous."""
