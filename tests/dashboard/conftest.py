@@ -79,7 +79,7 @@ async def page(browser: Browser) -> AsyncIterator[tuple[Page, PageErrors]]:
 
 async def serve(hub: ScriptedHub) -> tuple[web.AppRunner, str]:
     """Start the scripted hub on a free loopback port; returns the runner and base URL."""
-    runner = web.AppRunner(make_app(hub))
+    runner = web.AppRunner(make_app(hub), shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

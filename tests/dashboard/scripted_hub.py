@@ -89,7 +89,13 @@ def make_app(hub: ScriptedHub) -> web.Application:
     async def index(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(DASHBOARD_DIR / "index.html")
 
+    async def close_sockets(_app: web.Application) -> None:
+        await hub.drop_clients()
+
     app = web.Application()
+    # aiohttp does not close websockets on shutdown by itself: without this the runner's
+    # cleanup waits out its timeout for every page still connected.
+    app.on_shutdown.append(close_sockets)
     app.router.add_get("/ws", hub.handle_ws)
     app.router.add_get("/", index)
     app.router.add_static("/", DASHBOARD_DIR)

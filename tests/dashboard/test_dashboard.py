@@ -34,6 +34,8 @@ from .scripted_hub import ScriptedHub, angle_stream
 #: Generous: a loaded CI box can be slow, but a condition that never comes still fails.
 TIMEOUT_MS = 30_000
 SCREENSHOT_COPY = Path("/tmp/sensorhub-dashboard.png")
+#: p1's leans in the scripted scene: (onset s, end s, depth deg); the last one is still on.
+P1_LEANS = [(40.0, 58.0, 24.0), (128.0, 200.0, 26.0)]
 
 
 async def snapshot(page: Page) -> dict[str, Any]:
@@ -58,7 +60,7 @@ async def open_dashboard(page: Page, hub: ScriptedHub, url: str) -> None:
 def scene() -> list[Any]:
     """Two and a half minutes of a conversation: p1 leans in, p2 follows, they co-lean."""
     events: list[Any] = []
-    p1 = angle_stream("p1", 0, 150, leans=[(40, 58, 24), (110, 124, 26)], seed=1)
+    p1 = angle_stream("p1", 0, 150, leans=P1_LEANS, seed=1)
     p2 = angle_stream("p2", 0, 150, leans=[(46, 61, 22), (88, 95, -14)], seed=2)
     events += [a for pair in zip(p1, p2, strict=True) for a in pair]
     events += [
@@ -70,29 +72,32 @@ def scene() -> list[Any]:
         EpisodeEnded("p2", "forward", "forward", 47.0, 60.3, 47.2, 60.0, 24.8, 21.7),
         EpisodeStarted("p2", "backward", "backward", 88.6, 88.8, 89.8),
         EpisodeEnded("p2", "backward", "backward", 88.6, 94.6, 88.8, 94.3, 13.9, 12.2),
-        EpisodeStarted("p1", "forward", "forward", 110.9, 111.0, 112.0),
+        EpisodeStarted("p1", "forward", "forward", 128.9, 129.0, 130.0),
         DyadEvent(["p1", "p2"], "correlation", 120.0, lag_s=1.2, r=0.41),
         Marker(12.0, "task 1 starts", "dashboard"),
         Marker(96.5, "interruption", "api"),
     ]
-    for t in (30.0, 149.0):
-        events += [
-            SensorStatus("C4:7C:8D:6A:00:01", "polar_h10", "streaming", t, "p1", 87, 52.0, 7800),
-            SensorStatus(
-                "C4:7C:8D:6A:00:02",
-                "movesense",
-                "streaming",
-                t,
-                "p2",
-                14,
-                51.6,
-                7700,
-                gaps=1,
-                missing_samples=26,
-                reconnects=1,
-            ),
-        ]
-    return events
+    return events + statuses(30.0) + statuses(149.0)
+
+
+def statuses(t: float) -> list[SensorStatus]:
+    """Both sensors streaming; p2's has a low battery and has had one gap."""
+    return [
+        SensorStatus("C4:7C:8D:6A:00:01", "polar_h10", "streaming", t, "p1", 87, 52.0, 7800),
+        SensorStatus(
+            "C4:7C:8D:6A:00:02",
+            "movesense",
+            "streaming",
+            t,
+            "p2",
+            14,
+            51.6,
+            7700,
+            gaps=1,
+            missing_samples=26,
+            reconnects=1,
+        ),
+    ]
 
 
 async def test_traces_timeline_and_sensor_cards(
@@ -112,14 +117,17 @@ async def test_traces_timeline_and_sensor_cards(
     await expect(p2_row).to_have_count(2)
     await expect(pg.locator(".tl-dyad .tl-colean")).to_have_count(1)
     await expect(pg.locator(".tl-dyad .tl-colean")).to_contain_text("p1 led")
+    summary = pg.locator(".tl-summary")
+    await expect(summary).to_contain_text("last co-lean 0:47: p1 led by 6.1 s")
+    await expect(summary).to_contain_text("r = 0.41 at lag 1.2 s")
     # The open episode shows in the participant's header.
     await expect(pg.locator('[data-participant="p1"] .trace-state')).to_have_text("leaning in")
     # Sensor cards from status messages.
     card2 = pg.locator('.sensor-card[data-sensor="C4:7C:8D:6A:00:02"]')
     await expect(card2.locator(".sc-state")).to_have_text("streaming")
     await expect(card2).to_contain_text("14 %")
-    await expect(card2).to_contain_text("1 (26 samples)")
-    await expect(card2.locator("dd.low")).to_have_count(1)  # 14 % is flagged low
+    await expect(card2).to_contain_text("26 samples missing")
+    await expect(card2.locator(".sc-value.low")).to_have_count(1)  # 14 % is flagged low
     # Server markers listed newest first.
     await expect(pg.locator("#markers li").first).to_contain_text("interruption")
 
@@ -127,7 +135,8 @@ async def test_traces_timeline_and_sensor_cards(
     before = {
         p: await pg.locator(f'[data-participant="{p}"] canvas').screenshot() for p in ("p1", "p2")
     }
-    more = angle_stream("p1", 150, 160, seed=3) + angle_stream("p2", 150, 160, seed=4)
+    more = angle_stream("p1", 150, 160, leans=P1_LEANS, seed=3) + angle_stream("p2", 150, 160)
+    more += statuses(159.9)
     await scripted.broadcast(more)
     await wait_js(pg, "s.traces.p1.lastT >= 159.8 && s.traces.p2.lastT >= 159.8")
     await wait_js(pg, "s.now >= 159.8 && s.renders > arg", (await snapshot(pg))["renders"])

@@ -43,23 +43,27 @@ export class SensorCards {
       const name = el('span', 'sc-name');
       const state = el('span', 'sc-state');
       head.append(dot, name, state);
-      const grid = el('dl', 'sc-grid');
-      const field = (label) => {
-        const dd = el('dd');
-        grid.append(el('dt', '', label), dd);
-        return dd;
+      const sub = el('div', 'sc-sub');
+      const grid = el('div', 'sc-stats');
+      const stat = (label) => {
+        const box = el('div', 'sc-stat');
+        const value = el('div', 'sc-value', '–');
+        box.append(el('div', 'sc-key', label), value);
+        grid.append(box);
+        return value;
       };
       const parts = {
         card,
         name,
         state,
-        battery: field('Battery'),
-        rate: field('Rate'),
-        gaps: field('Gaps'),
-        reconnects: field('Reconnects'),
+        sub,
+        battery: stat('Battery'),
+        rate: stat('Rate'),
+        gaps: stat('Gaps'),
+        reconnects: stat('Reconnects'),
         reason: el('div', 'sc-reason'),
       };
-      card.append(head, grid, parts.reason);
+      card.append(head, sub, grid, parts.reason);
       this.cards.set(s.sensor, parts);
       this.root.append(card);
     }
@@ -74,18 +78,21 @@ export class SensorCards {
       const state = s.state ?? 'unknown';
       const silent = Number.isFinite(s.t) && this.model.now - s.t > STATUS_SILENT_S;
       parts.card.className = `sensor-card st-${STATE_CLASS[state] ?? 'off'}${silent ? ' silent' : ''}`;
-      parts.name.textContent = `${s.participant ?? '—'} · ${s.kind ?? 'sensor'}`;
-      parts.name.title = id;
-      parts.state.textContent = silent ? `${state} (silent)` : state;
+      parts.name.textContent = s.participant ?? 'unassigned';
+      parts.sub.textContent = `${s.kind ?? 'sensor'} · ${id}`;
+      parts.sub.title = id;
+      const age = Math.round(this.model.now - s.t);
+      parts.state.textContent = silent ? `${state}, no news ${age} s` : state;
       const batt = Number.isFinite(s.battery_pct) ? `${s.battery_pct} %` : '–';
       parts.battery.textContent = batt;
       parts.battery.classList.toggle('low', Number.isFinite(s.battery_pct) && s.battery_pct <= BATTERY_LOW_PCT);
       parts.rate.textContent = Number.isFinite(s.rate_hz) ? `${fmtNum(s.rate_hz, 1)} Hz` : '–';
-      const missing = s.missing_samples ? ` (${s.missing_samples} samples)` : '';
-      parts.gaps.textContent = `${s.gaps ?? 0}${missing}`;
+      parts.gaps.textContent = String(s.gaps ?? 0);
+      parts.gaps.title = `${s.missing_samples ?? 0} samples missing`;
       parts.gaps.classList.toggle('warn', (s.gaps ?? 0) > 0);
       parts.reconnects.textContent = String(s.reconnects ?? 0);
       const extra = [];
+      if (s.missing_samples) extra.push(`${s.missing_samples} samples missing`);
       if (s.malformed) extra.push(`${s.malformed} malformed`);
       if (s.duplicates) extra.push(`${s.duplicates} duplicate`);
       if (s.reason) extra.push(s.reason);

@@ -14,6 +14,7 @@ export class Timeline {
     this.root = root;
     this.model = model;
     this.tracks = new Map(); // row key -> track element
+    this.summaries = new Map();
     this.layoutVersion = -1;
     this.itemCount = 0;
   }
@@ -21,6 +22,7 @@ export class Timeline {
   build() {
     this.root.replaceChildren();
     this.tracks.clear();
+    this.summaries = new Map(); // dyad key -> summary element
     const addRow = (key, label, title, className, colour) => {
       const row = el('div', `tl-row ${className}`);
       row.dataset.row = key;
@@ -39,7 +41,35 @@ export class Timeline {
       const [a, b] = dyad.pair;
       addRow(`d:${dyad.key}`, 'co-lean', `Co-leaning of ${a} and ${b}`, 'tl-dyad');
     }
+    for (const dyad of this.model.dyads.values()) {
+      const line = el('div', 'tl-summary');
+      line.dataset.dyad = dyad.key;
+      this.root.append(line);
+      this.summaries.set(dyad.key, line);
+    }
     this.layoutVersion = this.model.layoutVersion;
+  }
+
+  /** One line per dyad: who led the last co-lean, and the latest lagged correlation. */
+  renderSummaries() {
+    for (const [key, line] of this.summaries) {
+      const dyad = this.model.dyads.get(key);
+      if (!dyad) continue;
+      const parts = [dyad.pair.join(' + ')];
+      const last = this.model.coleans.findLast((c) => c.key === key);
+      if (last) {
+        const lag = Number.isFinite(last.lag_s) ? ` by ${last.lag_s.toFixed(1)} s` : '';
+        const who = last.leader ? `${last.leader} led${lag}` : 'together';
+        parts.push(`${last.end === null ? 'co-leaning now' : 'last co-lean'} ${fmtClock(last.start)}: ${who}`);
+      } else {
+        parts.push('no co-lean yet');
+      }
+      if (Number.isFinite(dyad.r)) {
+        const lag = Number.isFinite(dyad.lag_s) ? ` at lag ${dyad.lag_s.toFixed(1)} s` : '';
+        parts.push(`correlation r = ${dyad.r.toFixed(2)}${lag}`);
+      }
+      line.textContent = parts.join('  ·  ');
+    }
   }
 
   /**
@@ -74,7 +104,7 @@ export class Timeline {
       const lag = Number.isFinite(c.lag_s) ? ` by ${c.lag_s.toFixed(1)} s` : '';
       const title = `Co-lean ${c.pair.join(' + ')} ${fmtClock(c.start)}–${c.end === null ? 'now' : fmtClock(c.end)}: ${lead}${lag}`;
       const band = el('div', `tl-colean${c.end === null ? ' open' : ''}`);
-      band.textContent = c.leader ? `${c.leader} led${lag}` : '';
+      band.textContent = c.leader ? `${c.leader} led` : '';
       band.title = title;
       Object.assign(band.style, pos);
       fills.get(`d:${c.key}`)?.append(band);
@@ -113,5 +143,6 @@ export class Timeline {
 
     for (const [key, track] of this.tracks) track.replaceChildren(fills.get(key));
     this.itemCount = count;
+    this.renderSummaries();
   }
 }

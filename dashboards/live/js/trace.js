@@ -162,9 +162,23 @@ export class TracePanel {
       ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
     }
 
-    const th = this.part.thresholds;
     const dpr = window.devicePixelRatio || 1;
-    const line = (deg, dash, colour, label) => {
+    // Markers: a thin dotted vertical line (their labels are in the list and the timeline).
+    ctx.strokeStyle = 'rgba(31, 36, 48, 0.55)';
+    ctx.lineWidth = dpr;
+    ctx.setLineDash([2 * dpr, 3 * dpr]);
+    for (const m of this.model.markers) {
+      if (m.t < this.xMin || m.t > this.xMax) continue;
+      const x = Math.round(u.valToPos(m.t, 'x', true)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+
+    const th = this.part.thresholds;
+    const line = (deg, dash, colour, label, below = false) => {
       if (deg < u.scales.y.min || deg > u.scales.y.max) return;
       const y = Math.round(u.valToPos(deg, 'y', true)) + 0.5;
       ctx.strokeStyle = colour;
@@ -178,13 +192,13 @@ export class TracePanel {
       ctx.fillStyle = colour;
       ctx.font = `${11 * dpr}px system-ui, sans-serif`;
       ctx.textAlign = 'right';
-      ctx.textBaseline = 'bottom';
-      ctx.fillText(label, right - 4 * dpr, y - 2 * dpr);
+      ctx.textBaseline = below ? 'top' : 'bottom';
+      ctx.fillText(label, right - 4 * dpr, below ? y + 2 * dpr : y - 2 * dpr);
     };
     line(0, [], '#b8bcc6', '');
     line(th.enter_deg, [6, 4], '#4a505c', `lean in ${th.enter_deg}°`);
-    line(th.exit_deg, [2, 3], '#8a909c', `out ${th.exit_deg}°`);
-    line(-th.backward_deg, [6, 4], '#8a909c', `back −${th.backward_deg}°`);
+    line(th.exit_deg, [2, 3], '#7a808c', `out ${th.exit_deg}°`, true);
+    line(-th.backward_deg, [6, 4], '#7a808c', `back −${th.backward_deg}°`, true);
     ctx.restore();
   }
 
