@@ -30,7 +30,7 @@ import numpy as np
 from sensorhub.config import DetectionConfig, ParticipantConfig
 from sensorhub.ingest import SensorSamples
 from sensorhub.pipeline import ParticipantPipeline
-from sensorhub.sources.base import LinkStatus, RawFrame, SensorKind
+from sensorhub.sources.base import Item, RawFrame, SensorKind
 from sensorhub.sources.ble import BackendClasses, scan_sensors
 from sensorhub.sources.drivers import identify
 from sensorhub.sources.live import LiveSensors, monotonic_session_clock
@@ -69,13 +69,13 @@ class MeasuredSensors(LiveSensors):
         self.counting = False
         self.batch_sinks.append(self.done)
 
-    def on_frame(self, frame: RawFrame) -> None:
+    def put(self, item: Item) -> None:
         if self.bare:
-            self.frames += self.counting
+            self.frames += self.counting and isinstance(item, RawFrame)
             return
-        super().on_frame(frame)
+        super().put(item)
 
-    def done(self, batch: list[RawFrame | LinkStatus]) -> None:
+    def done(self, batch: list[Item]) -> None:
         if not self.counting:
             return
         now = self.now_ns()

@@ -8,14 +8,16 @@ downstream knows (or needs to know) where bytes came from:
   and what replay feeds back, so it is deliberately the *undecoded* bytes.
 - :class:`LinkStatus`: a sensor's link state changed (connecting, streaming, reconnecting...),
   with counters a dashboard shows.
+- :class:`Command`: an operator action (calibration step, marker) placed in the same stream.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
-__all__ = ["LinkState", "LinkStatus", "RawFrame", "SensorKind"]
+__all__ = ["Command", "Item", "LinkState", "LinkStatus", "RawFrame", "SensorKind"]
 
 
 class SensorKind(StrEnum):
@@ -67,3 +69,21 @@ class LinkStatus:
     reconnects: int = 0  # successful reconnects this session
     frames: int = 0  # notifications received this session
     battery_pct: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """An operator action that changes processing (a calibration step, a marker).
+
+    It travels in the same ordered stream as frames and link changes, and is recorded there,
+    so a replay applies it at exactly the same point of the data as the live run did.
+    """
+
+    sensor: str
+    t_ns: int
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+#: What flows from a source to the decoders, in arrival order.
+Item = RawFrame | LinkStatus | Command

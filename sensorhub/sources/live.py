@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from sensorhub.ingest import SensorDecoder, SensorSamples
-from sensorhub.sources.base import LinkState, LinkStatus, RawFrame, SensorKind
+from sensorhub.sources.base import Command, Item, LinkState, LinkStatus, SensorKind
 from sensorhub.sources.ble import BackendClasses, Device, ReconnectPolicy, SensorSupervisor
 from sensorhub.sources.drivers import driver_for
 
-__all__ = ["LiveSensors", "monotonic_session_clock"]
+__all__ = ["DecodeStage", "LiveSensors", "monotonic_session_clock"]
 
 log = logging.getLogger(__name__)
 
@@ -33,61 +33,54 @@ def monotonic_session_clock() -> Callable[[], int]:
     return lambda: time.monotonic_ns() - t0
 
 
-class LiveSensors:
-    """Supervisors + decoders for ``targets`` (name or address, kind)."""
+class DecodeStage:
+    """Decoders for a set of sensors behind one ordered queue, with sinks for the results.
 
-    def __init__(
-        self,
-        targets: Sequence[tuple[str, SensorKind]],
-        *,
-        backends: BackendClasses,
-        now_ns: Callable[[], int],
-        watchdog_s: float = 3.0,
-        policy: ReconnectPolicy | None = None,
-        devices: Mapping[str, Device] | None = None,
-    ) -> None:
+    Sources put :data:`~sensorhub.sources.base.Item` objects in with :meth:`put` (frames,
+    link changes, commands), in arrival order. ``item_sinks`` see every item as it is put
+    (the recorder taps here, before anything can fail); the consumer task then decodes in
+    order and calls ``sample_sinks``, ``status_sinks`` and ``command_sinks``. Live BLE
+    (:class:`LiveSensors`) and replay (:mod:`sensorhub.sources.replay`) differ only in who
+    calls :meth:`put`.
+    """
+
+    def __init__(self, targets: Sequence[tuple[str, SensorKind]], *, now_ns: Callable[[], int]):
         self.now_ns = now_ns
-        self.frame_sinks: list[Callable[[RawFrame], None]] = []
+        self.item_sinks: list[Callable[[Item], None]] = []
         self.sample_sinks: list[Callable[[SensorSamples], None]] = []
         self.status_sinks: list[Callable[[LinkStatus], None]] = []
+        self.command_sinks: list[Callable[[Command], None]] = []
         #: Called with each batch once it is fully processed (benchmarks time frames here).
-        self.batch_sinks: list[Callable[[list[RawFrame | LinkStatus]], None]] = []
+        self.batch_sinks: list[Callable[[list[Item]], None]] = []
         self.decoders = {name: SensorDecoder(name, kind) for name, kind in targets}
-        self.supervisors = [
-            SensorSupervisor(
-                name,
-                driver_for(kind),
-                on_frame=self.on_frame,
-                on_status=self.on_status,
-                now_ns=now_ns,
-                backends=backends,
-                policy=policy,
-                watchdog_s=watchdog_s,
-                seed=i,
-                device=(devices or {}).get(name),
-            )
-            for i, (name, kind) in enumerate(targets)
-        ]
-        self._tasks: list[asyncio.Task[None]] = []
         self._consumer: asyncio.Task[None] | None = None
         #: Unbounded on purpose: received data is never dropped; its depth is the backlog.
-        self._queue: asyncio.Queue[RawFrame | LinkStatus] = asyncio.Queue()
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+
+    def put(self, item: Item) -> None:
+        """Tap and queue one item; returns at once (safe to call from BLE callbacks)."""
+        for sink in self.item_sinks:
+            sink(item)
+        self._queue.put_nowait(item)
+
+    def start(self) -> None:
+        self._consumer = asyncio.create_task(self._consume(), name="decode")
+
+    async def drain(self) -> None:
+        """Wait until everything put so far has been processed."""
+        await self._queue.join()
+
+    async def close(self) -> None:
+        await self.drain()
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer
 
     @property
     def queue_depth(self) -> int:
         """Frames received but not yet decoded (the pipeline's backlog)."""
         return self._queue.qsize()
-
-    def on_frame(self, frame: RawFrame) -> None:
-        """Called from the BLE callback: tap the raw frame, queue it, return at once."""
-        for sink in self.frame_sinks:
-            sink(frame)
-        self._queue.put_nowait(frame)
-
-    def on_status(self, status: LinkStatus) -> None:
-        # Through the same queue as frames: a restart must not overtake frames of the
-        # previous connection that are still waiting to be decoded.
-        self._queue.put_nowait(status)
 
     async def _consume(self) -> None:
         """Decode queued frames in arrival order and hand samples to the sinks.
@@ -106,6 +99,12 @@ class LiveSensors:
                     if isinstance(item, LinkStatus):
                         self._emit(pending.pop(item.sensor, []))
                         self._apply_status(item)
+                    elif isinstance(item, Command):
+                        for blocks in pending.values():  # everything before it, first
+                            self._emit(blocks)
+                        pending.clear()
+                        for command_sink in self.command_sinks:
+                            command_sink(item)
                     else:
                         pending.setdefault(item.sensor, []).extend(
                             self.decoders[item.sensor].feed(item)
@@ -135,20 +134,49 @@ class LiveSensors:
         for sink in self.status_sinks:
             sink(status)
 
+
+class LiveSensors(DecodeStage):
+    """Supervisors for ``targets`` (name or address, kind) feeding a :class:`DecodeStage`."""
+
+    def __init__(
+        self,
+        targets: Sequence[tuple[str, SensorKind]],
+        *,
+        backends: BackendClasses,
+        now_ns: Callable[[], int],
+        watchdog_s: float = 3.0,
+        policy: ReconnectPolicy | None = None,
+        devices: Mapping[str, Device] | None = None,
+    ) -> None:
+        super().__init__(targets, now_ns=now_ns)
+        self.supervisors = [
+            SensorSupervisor(
+                name,
+                driver_for(kind),
+                on_frame=self.put,
+                on_status=self.put,
+                now_ns=now_ns,
+                backends=backends,
+                policy=policy,
+                watchdog_s=watchdog_s,
+                seed=i,
+                device=(devices or {}).get(name),
+            )
+            for i, (name, kind) in enumerate(targets)
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+
     def start(self) -> None:
-        self._consumer = asyncio.create_task(self._consume(), name="decode")
+        super().start()
         self._tasks = [
             asyncio.create_task(s.run(), name=f"sensor:{s.target}") for s in self.supervisors
         ]
 
     async def close(self) -> None:
-        """Stop every stream (stop commands first), disconnect, and wait for the supervisors."""
+        """Stop every stream (stop commands first), disconnect, and wait for the supervisors;
+        then decode everything received before returning."""
         await asyncio.gather(*(s.close() for s in self.supervisors))
         for result in await asyncio.gather(*self._tasks, return_exceptions=True):
             if isinstance(result, BaseException):
                 log.error("sensor supervisor ended with %r", result)
-        await self._queue.join()  # decode everything received before returning
-        if self._consumer is not None:
-            self._consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._consumer
+        await super().close()
