@@ -142,12 +142,16 @@ def _intervals(p: ParticipantData, level: str | None) -> list[tuple[float, float
     return sorted((e.onset, e.end) for e in p.episodes_of(level)) if level else []
 
 
-def _markers(ax: Axes, markers: Sequence[ev.Marker], scale: float, label: bool) -> None:
+def _markers(
+    ax: Axes, markers: Sequence[ev.Marker], scale: float, label: bool, last: bool = True
+) -> None:
+    """Markers as dotted lines (labelled at the top); ``last=False``: a wrapped row that is
+    not the last leaves a marker on its right edge to the next row."""
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     lo, hi = ax.get_xlim()
     for m in markers:
         x = m.t / scale
-        if not lo <= x <= hi:
+        if not (lo <= x < hi or (last and x == hi)):
             continue
         ax.axvline(x, color=OKABE_ITO["black"], lw=0.7, ls=(0, (1, 1.5)), zorder=4)
         if label:
@@ -199,8 +203,8 @@ def plot_trace(
     motion = _runs(a.dynamic.astype(bool), t_s)
     lying = _runs(a.lying.astype(bool), t_s)
     finite = a.forward[np.isfinite(a.forward)]
-    ylo = min(-15.0, float(np.percentile(finite, 0.5)) - 3 if finite.size else -15.0)
-    yhi = max(40.0, float(np.percentile(finite, 99.9)) + 3 if finite.size else 40.0)
+    ylo = min(-12.0, float(np.min(finite)) - 2 if finite.size else -12.0)
+    yhi = max(40.0, float(np.max(finite)) + 2 if finite.size else 40.0)
     with _style():
         fig = Figure(figsize=(7.2, 1.55 * rows + 0.9), layout="constrained")
         axes = fig.subplots(rows, 1, sharey=True, squeeze=False)[:, 0]
@@ -228,9 +232,9 @@ def plot_trace(
                 )
             ax.set_xlim(x0, x1)
             ax.set_ylim(ylo, yhi)
-            ax.set_yticks([0, *THRESHOLDS_DEG])
+            ax.set_yticks(np.arange(math.ceil(ylo / 10) * 10, yhi, 10))
             ax.set_ylabel("Forward (°)")
-            _markers(ax, markers, scale, label=i == 0 or rows > 1)
+            _markers(ax, markers, scale, label=True, last=i == rows - 1)
         axes[-1].set_xlabel(f"Session time ({unit})")
         handles = [
             Line2D([], [], color=COLOUR_A, lw=1.0, label="forward angle"),
@@ -241,7 +245,7 @@ def plot_trace(
         ]
         if lying:
             handles.insert(3, Patch(color=GREY, alpha=0.35, label="lying"))
-        fig.legend(handles=handles, loc="outside upper center", ncols=len(handles))
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
         if title:
             fig.suptitle(title, fontsize=9.5, x=0.01, ha="left")
         return _save(fig, path)
@@ -296,7 +300,7 @@ def plot_dyad_timeline(
             Patch(color=COLOUR_BOTH, alpha=0.35, label="co-lean"),
             Line2D([], [], color=GREY, lw=0.8, ls=(0, (4, 3)), label=f"{enter_deg:g}° threshold"),
         ]
-        fig.legend(handles=handles, loc="outside upper center", ncols=len(handles))
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
         if title:
             fig.suptitle(title, fontsize=9.5, x=0.01, ha="left")
         return _save(fig, path)
@@ -332,7 +336,14 @@ def plot_lag_map(lag_map: LagMap, path: Path, *, a: str, b: str, title: str = ""
             peak = np.full(m.t_s.size, np.nan)
             peak[ok] = m.lag_s[np.nanargmax(m.r[ok], axis=1)]
             ax.plot(m.t_s / scale, peak, ".", color="k", ms=2.2, label="peak r per window")
-            ax.legend(loc="upper right", handletextpad=0.2, borderaxespad=0.2)
+            ax.legend(
+                loc="upper right",
+                handletextpad=0.2,
+                borderaxespad=0.3,
+                frameon=True,
+                framealpha=0.8,
+                edgecolor="none",
+            )
         else:
             ax.text(
                 0.5,
@@ -375,14 +386,15 @@ def plot_lag_map(lag_map: LagMap, path: Path, *, a: str, b: str, title: str = ""
 
 
 def plot_groups(
-    panels: Sequence[tuple[str, Mapping[str, Sequence[float]]]],
+    panels: Sequence[tuple[str, Mapping[str, Sequence[float]], float | None]],
     path: Path,
     *,
     attribute: str,
     title: str = "",
 ) -> Path:
-    """One box + strip panel per metric: ``panels`` is ``[(y label, {group: values})]``."""
-    groups = sorted({g for _, data in panels for g in data})
+    """One box + strip panel per metric: ``panels`` is ``[(y label, {group: values}, ref)]``
+    where ``ref`` is a value to draw as a dashed reference line (e.g. 1 = chance), or None."""
+    groups = sorted({g for _, data, _ in panels for g in data})
     colours = {g: OKABE_ITO[_GROUP_COLOURS[i % len(_GROUP_COLOURS)]] for i, g in enumerate(groups)}
     rng = np.random.default_rng(0)  # jitter only; fixed so the figure is reproducible
     n = len(panels)
@@ -392,7 +404,9 @@ def plot_groups(
             layout="constrained",
         )
         axes = fig.subplots(1, n, squeeze=False)[0]
-        for ax, (label, data) in zip(axes, panels, strict=True):
+        for ax, (label, data, ref) in zip(axes, panels, strict=True):
+            if ref is not None:
+                ax.axhline(ref, color=GREY, lw=0.7, ls=(0, (4, 3)), zorder=0)
             present = [g for g in groups if g in data]
             values = [np.asarray(data[g], dtype=np.float64) for g in present]
             values = [v[np.isfinite(v)] for v in values]

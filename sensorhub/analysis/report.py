@@ -262,13 +262,13 @@ def _group_figure(
     colean: dict[str, list[float]] = {}
     for d in dyads:
         colean.setdefault(_dyad_group(attrs, d, by), []).append(d.colean_ratio)
-    panels: list[tuple[str, Mapping[str, Sequence[float]]]] = [
-        ("Time leaning forward > 20° (%)", collect("fwd_frac_20", 100.0)),
-        ("Lean episodes per minute", collect("episodes_per_min")),
-        ("Median episode duration (s)", collect("duration_median_s")),
+    panels: list[tuple[str, Mapping[str, Sequence[float]], float | None]] = [
+        ("Time leaning forward > 20° (%)", collect("fwd_frac_20", 100.0), None),
+        ("Lean episodes per minute", collect("episodes_per_min"), None),
+        ("Median episode duration (s)", collect("duration_median_s"), None),
     ]
     if colean:
-        panels.append(("Co-lean (\u00d7 chance), per dyad", colean))
+        panels.append(("Co-lean (\u00d7 chance), per dyad", colean, 1.0))
     return plot_groups(panels, fig_dir / f"groups_{_slug(by)}.png", attribute=by)
 
 
