@@ -166,7 +166,7 @@ async def test_marker_and_calibration_buttons_send_messages(
     await pg.click("#marker-button")
     await scripted.wait_until(lambda: AddMarker("coffee break") in scripted.received)
     await pg.press("#marker-label", "Enter")  # an empty label is allowed
-    await scripted.wait_until(lambda: AddMarker("") in scripted.received)
+    await scripted.wait_until(lambda: AddMarker("marker") in scripted.received)
     # The hub echoes markers as events; the list shows them newest first.
     await scripted.broadcast(
         [Marker(4.2, "coffee break", "dashboard"), Marker(4.9, "", "dashboard")]
@@ -218,7 +218,7 @@ async def test_reconnects_after_the_hub_drops_the_socket(
     await scripted.broadcast(angle_stream("p1", 15, 20) + angle_stream("p2", 15, 20))
     await wait_js(pg, "s.traces.p1.points === 151 && s.traces.p2.points === 151")
     await pg.click("#marker-button")
-    await scripted.wait_until(lambda: AddMarker("") in scripted.received)
+    await scripted.wait_until(lambda: AddMarker("marker") in scripted.received)
     assert errors.errors == []
 
 

@@ -19,6 +19,8 @@ import { TracePanel } from './trace.js';
 const RENDER_INTERVAL_MS = 100;
 /** Age texts ("no data for 4 s") need a redraw even when nothing arrives. */
 const IDLE_RENDER_MS = 1000;
+/** Label sent when the label field is empty. */
+const DEFAULT_MARKER_LABEL = 'marker';
 
 const $ = (id) => document.getElementById(id);
 
@@ -57,8 +59,30 @@ function onMessage(msg) {
   } else if (what === 'error') {
     const code = msg.code ? `${msg.code}: ` : '';
     notices.show(`${code}${msg.message ?? 'error from the hub'}`, 'error');
+  } else if (msg.type === 'ack') {
+    onAck(msg);
   }
   dirty = true;
+}
+
+/** The hub accepted a request: confirm it in words a lab assistant can act on. */
+function onAck(msg) {
+  const r = msg.result && typeof msg.result === 'object' ? msg.result : {};
+  if (msg.request === 'add_marker') {
+    notices.show(`Marker “${r.label ?? ''}” added at ${fmtClock(r.t)}`, 'info');
+  } else if (msg.request === 'calibrate') {
+    const who = r.participant ?? '';
+    if (r.step) {
+      const secs = Number.isFinite(r.capturing_s) ? ` for ${r.capturing_s} s` : '';
+      const pose = r.step === 'upright' ? 'sit upright and still' : 'lean forward and hold';
+      notices.show(`${who}: ${pose}${secs} (capturing ${r.step} pose)`, 'info');
+    } else if (r.calibration) {
+      notices.show(`${who}: calibration reset (${r.calibration.method ?? 'default'})`, 'info');
+      const part = model.participants.get(String(who));
+      if (part) part.calibration = r.calibration.method ?? null;
+      panels.get(String(who))?.setCalibration(part?.calibration);
+    }
+  }
 }
 
 function setConnText(state = connection.state, info = {}) {
@@ -113,7 +137,8 @@ function syncPanels() {
 
 function render() {
   syncPanels();
-  const xMax = Number.isFinite(model.now) ? model.now : windowS;
+  // Until a full window has passed, show [0, window] rather than negative session times.
+  const xMax = Number.isFinite(model.now) ? Math.max(model.now, windowS) : windowS;
   for (const panel of panels.values()) panel.render(xMax, windowS);
   const first = panels.values().next().value;
   timeline.render(xMax - windowS, xMax, first ? first.plotRect() : null);
@@ -137,10 +162,10 @@ function wireControls() {
   $('marker-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const input = $('marker-label');
-    const label = input.value.trim();
+    // The hub wants a non-empty label; one click with no text still marks the moment.
+    const label = input.value.trim() || DEFAULT_MARKER_LABEL;
     if (send({ type: 'add_marker', label })) {
       input.value = '';
-      notices.show(label ? `Marker “${label}” sent` : 'Marker sent', 'info');
     } else {
       notices.show('Not connected: marker not sent', 'error');
     }

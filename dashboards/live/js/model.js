@@ -44,13 +44,15 @@ function readThresholds(raw) {
     for (const key of ['enter_deg', 'exit_deg', 'backward_deg']) {
       if (Number.isFinite(raw[key])) out[key] = raw[key];
     }
+    // The hub names the backward level's entry angle this way.
+    if (Number.isFinite(raw.backward_enter_deg)) out.backward_deg = raw.backward_enter_deg;
   }
   return out;
 }
 
 /** Free-form participant attributes (group, condition...) as [key, value] pairs for display. */
 function readAttributes(p) {
-  const skip = new Set(['id', 'thresholds', 'sensor', 'sensors', 'attributes', 'name']);
+  const skip = new Set(['id', 'thresholds', 'sensor', 'sensors', 'attributes', 'name', 'kind']);
   const pairs = [];
   const nested = p.attributes && typeof p.attributes === 'object' ? p.attributes : {};
   for (const [k, v] of [...Object.entries(p), ...Object.entries(nested)]) {
@@ -141,6 +143,7 @@ export class SessionModel {
         part.attributes = readAttributes(p);
         part.name = p.name ? String(p.name) : part.id;
         part.thresholds = readThresholds(p.thresholds);
+        part.calibration = p.calibration?.method ? String(p.calibration.method) : null;
       }
     }
     for (const pair of msg.dyads ?? []) {
@@ -148,10 +151,8 @@ export class SessionModel {
     }
     for (const s of msg.sensors ?? []) {
       const id = s && (s.id ?? s.sensor ?? s.address ?? s.name);
-      if (id !== undefined) {
-        const known = this.sensors.get(String(id));
-        this.upsertSensor(String(id), { kind: s.kind, participant: s.participant, ...(known ?? {}) });
-      }
+      // The hub sends each sensor's latest status here; a sparser entry is also fine.
+      if (id !== undefined) this.upsertSensor(String(id), { ...s });
     }
     this.layoutVersion += 1;
   }
@@ -178,6 +179,7 @@ export class SessionModel {
       index: this.participants.size,
       colour: participantColour(this.participants.size),
       attributes: [],
+      calibration: null, // method name, e.g. 'two-pose', when the hub tells us
       thresholds: { ...DEFAULT_THRESHOLDS },
       trace: new RingSeries(this.traceCapacity),
       last: null, // latest angle message

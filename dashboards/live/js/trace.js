@@ -50,6 +50,9 @@ export class TracePanel {
     const attrs = el('span', 'trace-attrs');
     attrs.textContent = this.part.attributes.map(([k, v]) => `${k} ${v}`).join(' · ');
     who.append(attrs);
+    this.calibEl = el('span', 'trace-cal');
+    who.append(this.calibEl);
+    this.setCalibration(this.part.calibration);
 
     const reading = el('div', 'trace-reading');
     this.valueEl = el('span', 'trace-value', '–');
@@ -89,11 +92,14 @@ export class TracePanel {
     }
     button.classList.remove('confirming');
     button.textContent = step === 'reset' ? 'Reset' : button.textContent;
+    // The hub answers with an 'ack' (shown by the app) or an 'error'.
     const sent = this.actions.send({ type: 'calibrate', participant: this.part.id, step });
-    this.actions.notify(
-      sent ? `Calibration “${step}” sent for ${this.part.name}` : 'Not connected: nothing sent',
-      sent ? 'info' : 'error',
-    );
+    if (!sent) this.actions.notify('Not connected: calibration not sent', 'error');
+  }
+
+  /** Show the calibration method the hub reports ('nominal', 'two-pose', ...). */
+  setCalibration(method) {
+    this.calibEl.textContent = method ? `calibration: ${method}` : '';
   }
 
   buildPlot() {
@@ -125,7 +131,10 @@ export class TracePanel {
         {},
         { label: 'forward', stroke: colour, width: 2, spanGaps: false, points: { show: false } },
       ],
-      hooks: { drawClear: [(u) => this.drawBackground(u)] },
+      hooks: {
+        drawClear: [(u) => this.drawBackground(u)],
+        drawAxes: [(u) => this.drawThresholds(u)],
+      },
     };
     return new window.uPlot(opts, [[], []], this.plotBox);
   }
@@ -141,7 +150,7 @@ export class TracePanel {
     return this.plot.over.getBoundingClientRect();
   }
 
-  /** Episode shading and threshold lines, under the grid and the curve. */
+  /** Episode shading and marker lines, under the grid and the curve. */
   drawBackground(u) {
     const ctx = u.ctx;
     const { left, top, width, height } = u.bbox;
@@ -176,7 +185,16 @@ export class TracePanel {
       ctx.stroke();
     }
     ctx.setLineDash([]);
+    ctx.restore();
+  }
 
+  /** Threshold lines, drawn after the grid (which would hide them) and before the curve. */
+  drawThresholds(u) {
+    const ctx = u.ctx;
+    const { left, width } = u.bbox;
+    const right = left + width;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.save();
     const th = this.part.thresholds;
     const line = (deg, dash, colour, label, below = false) => {
       if (deg < u.scales.y.min || deg > u.scales.y.max) return;
@@ -231,6 +249,8 @@ export class TracePanel {
       if (last.lying) state = 'lying';
       else if (open) state = open.direction === 'forward' ? 'leaning in' : `${open.direction} lean`;
       else if (last.motion) state = 'moving';
+      // Above the exit angle but not (yet) a confirmed episode: say so, not "upright".
+      else if (last.forward >= this.part.thresholds.exit_deg) state = 'near threshold';
       else state = 'upright';
     } else if (last) {
       state = `no data for ${Math.round(this.model.now - last.t)} s`;
