@@ -170,6 +170,8 @@ def _write_participant(
     written.append(_write_tsv(mdir / f"{events}.tsv", _EVENT_COLUMNS, rows))
     written.append(_write_json(mdir / f"{events}.json", _events_json(session)))
     acq = session.meta.started.astimezone(dt.UTC) + dt.timedelta(microseconds=t0 / 1000)
+    if ses:
+        written.append(_write_sessions(root / f"sub-{sub}" / f"sub-{sub}_sessions.tsv", ses, acq))
     written.append(
         _write_tsv(
             subdir / f"{prefix}_scans.tsv",
@@ -178,6 +180,18 @@ def _write_participant(
         )
     )
     return written
+
+
+def _write_sessions(path: Path, ses: str, acq: dt.datetime) -> Path:
+    """``sub-<p>_sessions.tsv``: one row per session of the subject, earlier rows kept."""
+    rows: dict[str, list[str]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+            cells = line.split("\t")
+            if cells and cells[0]:
+                rows[cells[0]] = [*cells, NA][:2]
+    rows[f"ses-{ses}"] = [f"ses-{ses}", _bids_datetime(acq)]
+    return _write_tsv(path, ("session_id", "acq_time"), [rows[k] for k in sorted(rows)])
 
 
 def motion_matrix(p: ParticipantData, rate_hz: float, max_gap_s: float) -> NDArray[np.float64]:
