@@ -33,7 +33,7 @@ from .scripted_hub import ScriptedHub, angle_stream
 
 #: Generous: a loaded CI box can be slow, but a condition that never comes still fails.
 TIMEOUT_MS = 30_000
-SCREENSHOT_COPY = Path("/tmp/sensorhub-dashboard.png")
+SCREENSHOT_COPY = Path("/tmp/sensorhub-dashboard-scripted.png")
 #: p1's leans in the scripted scene: (onset s, end s, depth deg); the last one is still on.
 P1_LEANS = [(40.0, 58.0, 24.0), (128.0, 200.0, 26.0)]
 

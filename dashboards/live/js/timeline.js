@@ -98,7 +98,7 @@ export class Timeline {
 
     // Co-lean periods: a band in the dyad row and a soft highlight behind both partners.
     for (const c of this.model.coleans) {
-      const pos = place(c.start, c.end ?? xMax);
+      const pos = place(c.start, c.end ?? this.model.now);
       if (!pos) continue;
       const lead = c.leader ? `${c.leader} led` : 'together';
       const lag = Number.isFinite(c.lag_s) ? ` by ${c.lag_s.toFixed(1)} s` : '';
@@ -117,7 +117,7 @@ export class Timeline {
     }
 
     for (const ep of this.model.episodes) {
-      const pos = place(ep.onset, ep.end ?? xMax);
+      const pos = place(ep.onset, ep.end ?? this.model.now);
       const fill = fills.get(`p:${ep.participant}`);
       if (!pos || !fill) continue;
       const bar = el('div', `tl-ep tl-${ep.direction}${ep.end === null ? ' open' : ''}`);

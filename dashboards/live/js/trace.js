@@ -162,7 +162,7 @@ export class TracePanel {
 
     for (const ep of this.model.episodes) {
       if (ep.participant !== this.part.id) continue;
-      const end = ep.end ?? this.xMax;
+      const end = ep.end ?? this.model.now; // an open episode lasts until the latest data
       if (end < this.xMin || ep.onset > this.xMax) continue;
       const x0 = Math.max(left, u.valToPos(ep.onset, 'x', true));
       const x1 = Math.min(right, u.valToPos(end, 'x', true));
