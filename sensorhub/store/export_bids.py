@@ -169,7 +169,7 @@ def _write_participant(
     rows = _event_rows(p, session.markers, t0)
     written.append(_write_tsv(mdir / f"{events}.tsv", _EVENT_COLUMNS, rows))
     written.append(_write_json(mdir / f"{events}.json", _events_json(session)))
-    acq = session.meta.started.astimezone(dt.UTC) + dt.timedelta(microseconds=t0 / 1000)
+    acq = session.meta.started.astimezone(dt.UTC) + dt.timedelta(microseconds=round(t0 / 1000))
     if ses:
         written.append(_write_sessions(root / f"sub-{sub}" / f"sub-{sub}_sessions.tsv", ses, acq))
     written.append(
