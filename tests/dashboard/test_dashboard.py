@@ -117,6 +117,7 @@ async def test_traces_timeline_and_sensor_cards(
     await expect(p2_row).to_have_count(2)
     await expect(pg.locator(".tl-dyad .tl-colean")).to_have_count(1)
     await expect(pg.locator(".tl-dyad .tl-colean")).to_contain_text("p1 led")
+    await expect(pg.locator(".tl-dyad .tl-label")).to_have_text("p1+p2")
     summary = pg.locator(".tl-summary")
     await expect(summary).to_contain_text("last co-lean 0:47: p1 led by 6.1 s")
     await expect(summary).to_contain_text("r = 0.41 at lag 1.2 s")
@@ -219,6 +220,29 @@ async def test_reconnects_after_the_hub_drops_the_socket(
     await wait_js(pg, "s.traces.p1.points === 151 && s.traces.p2.points === 151")
     await pg.click("#marker-button")
     await scripted.wait_until(lambda: AddMarker("marker") in scripted.received)
+    assert errors.errors == []
+
+
+async def test_a_new_session_after_reconnect_starts_afresh(
+    page: tuple[Page, PageErrors], hub: tuple[ScriptedHub, str]
+) -> None:
+    pg, errors = page
+    scripted, url = hub
+    await open_dashboard(pg, scripted, url)
+    await scripted.broadcast(scene())
+    await expect(pg.locator(".tl-ep")).to_have_count(4, timeout=TIMEOUT_MS)
+
+    # The hub restarts with another session and other participants.
+    scripted.hello = Hello("next-session", [{"id": "q1"}], [], [], angle_rate_hz=20.0)
+    await scripted.drop_clients()
+    await expect(pg.locator("#session-id")).to_have_text("next-session", timeout=TIMEOUT_MS)
+    await expect(pg.locator(".trace-panel")).to_have_count(1)
+    await expect(pg.locator('.trace-panel[data-participant="q1"]')).to_be_visible()
+    await expect(pg.locator(".tl-ep")).to_have_count(0)
+    await expect(pg.locator("#markers li")).to_have_count(0)
+    await expect(pg.locator(".sensor-card")).to_have_count(0)
+    await scripted.broadcast(angle_stream("q1", 0, 2, rate_hz=20.0))
+    await wait_js(pg, "s.traces.q1?.points === 40 && s.traces.q1.capacity === 6000")
     assert errors.errors == []
 
 

@@ -39,7 +39,7 @@ export class Timeline {
     }
     for (const dyad of this.model.dyads.values()) {
       const [a, b] = dyad.pair;
-      addRow(`d:${dyad.key}`, 'co-lean', `Co-leaning of ${a} and ${b}`, 'tl-dyad');
+      addRow(`d:${dyad.key}`, `${a}+${b}`, `Co-lean periods of ${a} and ${b}`, 'tl-dyad');
     }
     for (const dyad of this.model.dyads.values()) {
       const line = el('div', 'tl-summary');
