@@ -89,5 +89,5 @@ def session(
 
 @pytest.fixture(scope="session")
 def sim_sessions() -> list[SessionData]:
-    """Four short simulated sessions (conditions alternate control/treatment)."""
-    return simulated_sessions([11, 12, 13, 14], duration_s=240.0)
+    """Two short simulated sessions (conditions alternate control/treatment)."""
+    return simulated_sessions([11, 12], duration_s=240.0)
