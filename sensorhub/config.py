@@ -35,6 +35,7 @@ __all__ = [
     "HubConfig",
     "ParticipantConfig",
     "ServerConfig",
+    "config_to_json",
     "demo_config",
     "load_config",
     "parse_config",
@@ -338,3 +339,54 @@ def demo_config(sensor_names: Sequence[str], kinds: Sequence[SensorKind]) -> Hub
     ids = [p.id for p in participants]
     dyads = tuple((ids[i], ids[i + 1]) for i in range(0, len(ids) - 1, 2))
     return HubConfig(participants=participants, dyads=dyads, session_name="demo")
+
+
+def config_to_json(config: HubConfig) -> dict[str, Any]:
+    """The configuration as the raw mapping a file would hold (``parse_config`` reads it back
+    to an equal HubConfig): stored with every recording so a replay runs the same settings."""
+    levels = {lv.name: lv for lv in config.detection.detector.levels}
+    forward, backward = levels["forward"], levels["backward"]
+    participants: list[dict[str, Any]] = []
+    for p in config.participants:
+        entry: dict[str, Any] = {"id": p.id, "sensor": p.sensor, "attributes": dict(p.attributes)}
+        if p.kind is not None:
+            entry["kind"] = p.kind.value
+        cal = p.calibration
+        if cal.method == "mounting" and cal.up is not None and cal.forward is not None:
+            entry["calibration"] = {
+                "up": cal.up if isinstance(cal.up, str) else list(cal.up),
+                "forward": cal.forward if isinstance(cal.forward, str) else list(cal.forward),
+            }
+        else:
+            entry["calibration"] = cal.method
+        participants.append(entry)
+    return {
+        "session": {
+            "name": config.session_name,
+            "angle_rate_hz": config.angle_rate_hz,
+            "status_interval_s": config.status_interval_s,
+        },
+        "detection": {
+            "enter_deg": forward.enter_deg,
+            "exit_deg": forward.exit_deg,
+            "min_duration_s": forward.min_duration_s,
+            "merge_gap_s": forward.merge_gap_s,
+            "backward_enter_deg": backward.enter_deg,
+            "backward_exit_deg": backward.exit_deg,
+            "levels": [
+                {
+                    "name": lv.name,
+                    "direction": lv.direction,
+                    "enter_deg": lv.enter_deg,
+                    "exit_deg": lv.exit_deg,
+                    "min_duration_s": lv.min_duration_s,
+                    "merge_gap_s": lv.merge_gap_s,
+                }
+                for lv in config.detection.detector.levels
+                if lv.name not in ("forward", "backward")
+            ],
+            "auto_calibration_s": config.detection.auto_calibration_s,
+        },
+        "participants": participants,
+        "dyads": [list(d) for d in config.dyads],
+    }

@@ -31,11 +31,12 @@ from sensorhub.config import HubConfig, ParticipantConfig
 from sensorhub.errors import ConfigError, SensorhubError
 from sensorhub.ingest import SensorSamples
 from sensorhub.pipeline import DyadPipeline, ParticipantPipeline, PipelineOutput
-from sensorhub.sources.base import LinkState, LinkStatus, SensorKind
+from sensorhub.sources.base import Command, LinkState, LinkStatus, SensorKind
 from sensorhub.sources.ble import Device, scan_sensors
 from sensorhub.sources.drivers import identify
 from sensorhub.sources.environment import SensorEnvironment
-from sensorhub.sources.live import LiveSensors
+from sensorhub.sources.live import DecodeStage
+from sensorhub.store.sqlite import Recorder
 
 __all__ = ["Hub", "resolve_sensors"]
 
@@ -87,19 +88,21 @@ class Hub:
     def __init__(
         self,
         config: HubConfig,
-        env: SensorEnvironment,
+        stage: DecodeStage,
         bus: EventBus,
         *,
         now_ns: Callable[[], int],
         kinds: dict[str, SensorKind],
-        devices: dict[str, Device] | None = None,
+        recorder: Recorder | None = None,
+        session_id: str | None = None,
+        replay: bool = False,
     ) -> None:
         self.config = config
         self.bus = bus
         self.now_ns = now_ns
-        self.session_id = uuid.uuid4().hex[:12]
+        self.session_id = session_id or uuid.uuid4().hex[:12]
         self.started_wall = dt.datetime.now(dt.UTC)
-        self._participants = {p.id: p for p in config.participants}
+        self.replay = replay
         self.pipelines = {
             p.id: ParticipantPipeline(
                 p, kinds[p.sensor], config.detection, angle_rate_hz=config.angle_rate_hz
@@ -111,14 +114,15 @@ class Hub:
         self._views = {
             p.sensor: _SensorView(p.sensor, kinds[p.sensor], p.id) for p in config.participants
         }
-        self.live = LiveSensors(
-            [(p.sensor, kinds[p.sensor]) for p in config.participants],
-            backends=env.backends,
-            now_ns=now_ns,
-            devices=devices,
-        )
-        self.live.sample_sinks.append(self._on_samples)
-        self.live.status_sinks.append(self._on_status)
+        self.stage = stage
+        self.recorder = recorder
+        if recorder is not None:
+            stage.item_sinks.append(recorder.item)
+        stage.sample_sinks.append(self._on_samples)
+        stage.status_sinks.append(self._on_status)
+        stage.command_sinks.append(self._on_command)
+        #: Every published event also goes here (the recorder, replay's output...).
+        self.event_sinks: list[Callable[[Any], None]] = []
         self._markers: list[ev.Marker] = []
         self._ticker: asyncio.Task[None] | None = None
         self.pipeline_errors = 0
@@ -126,22 +130,36 @@ class Hub:
     # -- running --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.live.start()
-        self._ticker = asyncio.create_task(self._tick(), name="status-ticker")
+        self.stage.start()
+        if not self.replay:
+            self._ticker = asyncio.create_task(self._tick(), name="status-ticker")
 
-    async def close(self) -> None:
-        """Stop streams, drain what was received, close open episodes, finish dyads."""
+    async def close(self, *, reason: str = "stopped") -> None:
+        """Stop streams, drain what was received, close open episodes, finish dyads, and end
+        the recording (flushed to disk before this returns)."""
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        await self.live.close()
+        await self.stage.close()
         for pid, pipe in self.pipelines.items():
             self._publish_output(pid, pipe.flush())
         for dyad in self.dyads:
             for event in dyad.finish():
-                self.bus.publish(event)
-        self._publish_statuses()
+                self.publish(event)
+        if not self.replay:
+            self._publish_statuses()
+        if self.recorder is not None:
+            duration = self.now_ns()
+            await asyncio.to_thread(self.recorder.close, duration_ns=duration, reason=reason)
+
+    def publish(self, event: Any) -> None:
+        """Publish one event to the bus (websocket clients) and every event sink."""
+        self.bus.publish(event)
+        if self.recorder is not None:
+            self.recorder.event(event.TYPE, ev.dumps(event))
+        for sink in self.event_sinks:
+            sink(event)
 
     async def _tick(self) -> None:
         while True:
@@ -164,24 +182,24 @@ class Hub:
 
     def _publish_output(self, pid: str, output: PipelineOutput) -> None:
         for event in output.events:
-            self.bus.publish(event)
+            self.publish(event)
         for dyad in self.dyads:
             if pid in dyad.members:
                 for event in dyad.feed(pid, output):
-                    self.bus.publish(event)
+                    self.publish(event)
 
     def _on_status(self, status: LinkStatus) -> None:
         view = self._views[status.sensor]
         view.state, view.reason, view.reconnects = status.state, status.reason, status.reconnects
-        self.bus.publish(self._status_event(view))
+        self.publish(self._status_event(view, status.at_ns))
 
-    def _status_event(self, view: _SensorView) -> ev.SensorStatus:
-        stats = self.live.decoders[view.sensor].stats
+    def _status_event(self, view: _SensorView, at_ns: int | None = None) -> ev.SensorStatus:
+        stats = self.stage.decoders[view.sensor].stats
         return ev.SensorStatus(
             view.sensor,
             view.kind.value,
             view.state.value,
-            self.now_ns() / NS,
+            (self.now_ns() if at_ns is None else at_ns) / NS,
             participant=view.participant,
             battery_pct=stats.battery_pct,
             rate_hz=view.last_rate_hz,
@@ -197,10 +215,10 @@ class Hub:
     def _publish_statuses(self) -> None:
         interval = self.config.status_interval_s
         for view in self._views.values():
-            samples = self.live.decoders[view.sensor].stats.samples
+            samples = self.stage.decoders[view.sensor].stats.samples
             view.last_rate_hz = round((samples - view.samples_at_tick) / interval, 2)
             view.samples_at_tick = samples
-            self.bus.publish(self._status_event(view))
+            self.publish(self._status_event(view))
 
     # -- control (sensorhub.server.control.HubControl) ------------------------------------
 
@@ -211,6 +229,7 @@ class Hub:
             self.sensors(),
             [list(d.members) for d in self.dyads],
             self.config.angle_rate_hz,
+            self.replay,
         )
 
     def session_info(self) -> dict[str, Any]:
@@ -220,8 +239,9 @@ class Hub:
             "started": self.started_wall.isoformat(),
             "elapsed_s": round(self.now_ns() / NS, 3),
             "software": f"sensorhub {__version__}",
-            "recording": False,
-            "replay": False,
+            "recording": self.recorder is not None and self.recorder.recording,
+            "store": None if self.recorder is None else str(self.recorder.path),
+            "replay": self.replay,
         }
 
     def participants(self) -> list[dict[str, Any]]:
@@ -253,30 +273,77 @@ class Hub:
 
     def add_marker(self, label: str, source: str) -> ev.Marker:
         label = label.strip()
-        if not label:
-            raise ConfigError("a marker needs a non-empty label")
         if len(label) > 200:
             raise ConfigError("a marker label is at most 200 characters")
-        marker = ev.Marker(self.now_ns() / NS, label, source)
-        self._markers.append(marker)
-        self.bus.publish(marker)
-        return marker
+        now = self.now_ns()
+        self.stage.put(Command("", now, "marker", {"label": label, "source": source}))
+        return ev.Marker(now / NS, label, source)
 
     def calibrate(self, participant: str, step: str) -> dict[str, Any]:
         pipe = self.pipelines.get(participant)
         if pipe is None:
             raise ConfigError(f"unknown participant {participant!r}")
-        return pipe.calibrate(step)
+        if step not in ("upright", "forward", "reset"):
+            raise ConfigError(f"calibration step must be upright, forward or reset, not {step!r}")
+        sensor = self._participant_sensor(participant)
+        self.stage.put(
+            Command(sensor, self.now_ns(), "calibrate", {"participant": participant, "step": step})
+        )
+        return {"participant": participant, "step": step, "status": "queued"}
+
+    def _participant_sensor(self, participant: str) -> str:
+        for p in self.config.participants:
+            if p.id == participant:
+                return p.sensor
+        raise ConfigError(f"unknown participant {participant!r}")
+
+    def _on_command(self, command: Command) -> None:
+        """Apply an operator command at its place in the data stream (live and replay)."""
+        if command.name == "marker":
+            marker = ev.Marker(
+                command.t_ns / NS, str(command.args["label"]), str(command.args["source"])
+            )
+            self._markers.append(marker)
+            self.publish(marker)
+        elif command.name == "calibrate":
+            participant = str(command.args["participant"])
+            try:
+                result = self.pipelines[participant].calibrate(str(command.args["step"]))
+            except ConfigError as exc:
+                self.publish(ev.ErrorEvent("calibration", str(exc), command.t_ns / NS))
+            else:
+                log.info("calibration step: %s", result)
+        else:
+            log.warning("unknown command %r ignored", command.name)
 
     def set_recording(self, on: bool) -> dict[str, Any]:
-        raise SensorhubError(
-            "recording is not available: this version has no session store yet "
-            "(it arrives with `--db`)"
-        )
+        if self.recorder is None:
+            raise SensorhubError("recording is not available: this session has no store")
+        self.recorder.recording = on
+        return {"recording": on, "store": str(self.recorder.path)}
+
+    def store_failed(self, message: str) -> None:
+        """The disk refused a write: say so loudly; the live view goes on (rows are retried)."""
+        log.error("%s", message)
+        self.publish(ev.ErrorEvent("store", message, self.now_ns() / NS))
+
+    def _store_health(self) -> dict[str, Any] | None:
+        rec = self.recorder
+        if rec is None:
+            return None
+        return {
+            "path": str(rec.path),
+            "recording": rec.recording,
+            "items_written": rec.written_items,
+            "events_written": rec.written_events,
+            "dropped": rec.dropped,
+            "error": rec.error,
+        }
 
     def health(self) -> dict[str, Any]:
         return {
-            "decode_queue": self.live.queue_depth,
+            "decode_queue": self.stage.queue_depth,
+            "store": self._store_health(),
             "pipeline_errors": self.pipeline_errors,
             "sensors": {
                 name: {
@@ -289,6 +356,6 @@ class Hub:
                     "last_error": dec.stats.last_error,
                 }
                 for name, view in self._views.items()
-                for dec in [self.live.decoders[name]]
+                for dec in [self.stage.decoders[name]]
             },
         }

@@ -12,19 +12,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 import sys
+import uuid
+from pathlib import Path
 
+import platformdirs
+
+from sensorhub import __version__
 from sensorhub.bus import EventBus
 from sensorhub.commands.scan import add_virtual_arguments
-from sensorhub.config import HubConfig, demo_config, load_config
+from sensorhub.config import HubConfig, config_to_json, demo_config, load_config
 from sensorhub.errors import ConfigError
 from sensorhub.hub import Hub, resolve_sensors
 from sensorhub.server.app import create_app, run_server
 from sensorhub.server.settings import ServerSettings
+from sensorhub.sources.base import SensorKind
 from sensorhub.sources.environment import open_environment
-from sensorhub.sources.live import monotonic_session_clock
+from sensorhub.sources.live import LiveSensors, monotonic_session_clock
+from sensorhub.store.sqlite import Recorder
 
 __all__ = ["register"]
 
@@ -45,6 +53,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.config is None and not args.virtual:
         raise ConfigError("give a session config (--config FILE.toml) or --virtual N for a demo")
     file_config = load_config(args.config) if args.config else None
+    loop = asyncio.get_running_loop()
     async with open_environment(args.virtual, kinds=args.virtual_kinds, seed=args.seed) as env:
         config = file_config or demo_config(
             [name for name, _ in env.virtual_sensors], [kind for _, kind in env.virtual_sensors]
@@ -52,17 +61,30 @@ async def _serve(args: argparse.Namespace) -> int:
         settings = _settings(args, config)
         kinds, devices = await resolve_sensors(config, env)
         now_ns = monotonic_session_clock()
+        targets = [(p.sensor, kinds[p.sensor]) for p in config.participants]
+        stage = LiveSensors(targets, backends=env.backends, now_ns=now_ns, devices=devices)
         bus = EventBus()
-        hub = Hub(config, env, bus, now_ns=now_ns, kinds=kinds, devices=devices)
+        session_id = new_session_id()
+        recorder = None if args.no_record else _recorder(args, config, kinds, session_id)
+        hub = Hub(
+            config, stage, bus, now_ns=now_ns, kinds=kinds, recorder=recorder, session_id=session_id
+        )
+        if recorder is not None:
+
+            def store_failed(message: str) -> None:  # called from the writer thread
+                loop.call_soon_threadsafe(hub.store_failed, message)
+
+            recorder.on_error = store_failed
         app = create_app(hub, bus, settings)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         async with run_server(app, settings.host, settings.port) as handle:
             where = handle.url + (f"?token={handle.token}" if handle.token else "")
             print(f"sensorhub: session {hub.session_id} ({config.session_name})", flush=True)
+            if recorder is not None:
+                print(f"sensorhub: recording to {recorder.path}", flush=True)
             print(f"sensorhub: dashboard on {where}", flush=True)
             if handle.token:
                 print(f"sensorhub: access token {handle.token}", flush=True)
@@ -75,12 +97,48 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_db_path() -> Path:
+    """Where sessions are recorded unless ``--db`` says otherwise (the user's data folder)."""
+    return Path(platformdirs.user_data_dir("sensorhub")) / "sessions.sqlite"
+
+
+def new_session_id() -> str:
+    """Sortable and unique: UTC start time, then random bits (``20261125T213000-3fa9c1``)."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def _recorder(
+    args: argparse.Namespace, config: HubConfig, kinds: dict[str, SensorKind], session_id: str
+) -> Recorder:
+    participants = [
+        {
+            "id": p.id,
+            "sensor": p.sensor,
+            "kind": kinds[p.sensor].value,
+            "attributes": dict(p.attributes),
+        }
+        for p in config.participants
+    ]
+    return Recorder(
+        args.db or default_db_path(),
+        session_id=session_id,
+        name=config.session_name,
+        started_wall=dt.datetime.now(dt.UTC),
+        software=f"sensorhub {__version__}",
+        config=config_to_json(config),
+        participants=participants,
+    )
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run a session with the live dashboard")
     p.add_argument("--config", metavar="FILE.toml", help="session configuration (see README)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1; others need a token)")
     p.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
     p.add_argument("--seed", type=int, default=1, help="seed of the --virtual demo conversation")
+    p.add_argument("--db", type=Path, help=f"session store (default {default_db_path()})")
+    p.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     add_virtual_arguments(p)
 

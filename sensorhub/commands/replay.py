@@ -1,0 +1,118 @@
+"""``sensorhub replay SESSION``: run a recording through the live pipeline again.
+
+``--format jsonl`` prints every event the replay produces (angles, episodes, dyad, status and
+marker events), one JSON object per line, in exactly the websocket schema. ``--serve`` shows
+the replay on the dashboard as if it were live. A damaged recording replays up to the damage
+and the command says where it stopped (exit status 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from sensorhub import events as ev
+from sensorhub.bus import EventBus
+from sensorhub.commands.serve import default_db_path
+from sensorhub.errors import ConfigError
+from sensorhub.hub import Hub
+from sensorhub.server.app import create_app, run_server
+from sensorhub.server.settings import ServerSettings
+from sensorhub.sources.replay import ReplayResult, replay_session
+
+__all__ = ["register"]
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed must be a number or 'max', not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("speed must be positive")
+    return value
+
+
+def _report(result: ReplayResult) -> int:
+    where = f"{result.items} items ({result.frames} frames) up to {result.last_t_ns / 1e9:.1f} s"
+    if result.complete:
+        print(f"replayed session {result.session.id}: {where}", file=sys.stderr)
+        return 0
+    print(
+        f"replay of {result.session.id} stopped at item {result.last_seq} "
+        f"({result.last_t_ns / 1e9:.1f} s): {result.stopped_because}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+async def _run(args: argparse.Namespace) -> int:
+    db = args.db or default_db_path()
+    counts: dict[str, int] = {}
+
+    def on_event(event: Any) -> None:
+        counts[event.TYPE] = counts.get(event.TYPE, 0) + 1
+        if args.format == "jsonl":
+            sys.stdout.write(ev.dumps(event) + "\n")
+
+    if not args.serve:
+        result = await replay_session(db, args.session, speed=args.speed, on_event=on_event)
+        if args.format != "jsonl":
+            print(", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
+        return _report(result)
+
+    bus = EventBus()
+    hubs: list[Hub] = []
+    settings = ServerSettings(host=args.host, port=args.port).resolved()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    replay = asyncio.create_task(
+        replay_session(db, args.session, speed=args.speed, bus=bus, on_hub=hubs.append)
+    )
+    while not hubs and not replay.done():
+        await asyncio.sleep(0.01)
+    if replay.done():
+        return _report(replay.result())
+    async with run_server(create_app(hubs[0], bus, settings), settings.host, settings.port) as h:
+        print(f"sensorhub: replaying {args.session} on {h.url}", flush=True)
+        done = asyncio.create_task(stop.wait())
+        await asyncio.wait({replay, done}, return_when=asyncio.FIRST_COMPLETED)
+        if replay.done():
+            code = _report(replay.result())
+            print("sensorhub: replay finished; Ctrl-C to stop serving", flush=True)
+            await stop.wait()
+            return code
+        replay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await replay
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("replay", help="replay a recorded session through the live pipeline")
+    p.add_argument("session", help="session id, a unique prefix of it, or 'latest'")
+    p.add_argument("--db", type=Path, help="session store (default: the serve default)")
+    p.add_argument("--speed", type=_speed, default=None, help="1, 10, ... or max (default max)")
+    p.add_argument("--format", choices=["summary", "jsonl"], default="summary")
+    p.add_argument("--serve", action="store_true", help="show the replay on the dashboard")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+
+    def handler(args: argparse.Namespace) -> int:
+        if args.serve and args.format == "jsonl":
+            raise ConfigError("--serve and --format jsonl do not go together")
+        if args.serve and args.speed is None:
+            args.speed = 1.0
+        return asyncio.run(_run(args))
+
+    p.set_defaults(handler=handler)
