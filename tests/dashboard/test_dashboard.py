@@ -334,3 +334,39 @@ async def test_memory_stays_bounded_over_an_hour_of_four_participants(
         assert errors.errors == []
     finally:
         await runner.cleanup()
+
+
+async def test_ring_buffers_keep_the_newest_in_order(
+    page: tuple[Page, PageErrors], hub: tuple[ScriptedHub, str]
+) -> None:
+    """The fixed-size containers every trace and list is built on, in the page's own JS."""
+    pg, errors = page
+    _scripted, url = hub
+    await pg.goto(url)
+    result = await pg.evaluate(
+        """async () => {
+          const { RingSeries, BoundedList } = await import('/js/ring.js');
+          const r = new RingSeries(5);
+          for (let i = 0; i < 12; i++) r.push(i, i * 10);
+          r.push(12, NaN);  // a gap
+          const [xs, ys, yMin, yMax] = r.window(-Infinity);
+          const l = new BoundedList(3);
+          const evicted = [1, 2, 3, 4, 5].map((v) => l.push(v)).filter((v) => v !== undefined);
+          return {
+            xs, ys, yMin, yMax, length: r.length, lastT: r.lastT,
+            from: r.window(10.5)[0],
+            list: [...l], evicted, found: l.findLast((v) => v < 5),
+            backing: [r.t.length, r.y.length, l.items.length],
+          };
+        }"""
+    )
+    assert result["xs"] == [8, 9, 10, 11, 12]
+    assert result["ys"] == [80, 90, 100, 110, None]
+    assert (result["yMin"], result["yMax"]) == (80, 110)
+    assert (result["length"], result["lastT"]) == (5, 12)
+    assert result["from"] == [10, 11, 12]  # one point before the window, so the line enters
+    assert result["list"] == [3, 4, 5]
+    assert result["evicted"] == [1, 2]
+    assert result["found"] == 4
+    assert result["backing"] == [5, 5, 3]  # nothing grew
+    assert errors.errors == []
