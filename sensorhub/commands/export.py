@@ -14,14 +14,16 @@ Where the session comes from (one of):
 
 ``--format csv`` writes :func:`~sensorhub.store.export_csv.export_csv`'s layout,
 ``--format bids`` a BIDS motion dataset (:func:`~sensorhub.store.export_bids.export_bids`;
-``--bids-session`` adds a ``ses-`` level so several sessions can share one dataset). The
-command prints the output folder and the number of files written.
+``--bids-session`` adds a ``ses-`` level so several sessions can share one dataset;
+``--bids-meta FILE.json`` adds what only the lab knows: authors, license, institution,
+instructions). The command prints the output folder and the number of files written.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--forward", metavar="AXIS", help="--from-files: forward device axis, e.g. +z")
     p.add_argument("--bids-session", metavar="LABEL", help="bids: add a ses-<LABEL> level")
+    p.add_argument(
+        "--bids-meta",
+        metavar="FILE.json",
+        help='bids: {"dataset_description": {"Authors": [...], "License": ...}, '
+        '"motion": {"InstitutionName": ...}} merged over the defaults',
+    )
     p.set_defaults(handler=_run)
 
 
@@ -101,6 +109,20 @@ def _load_recorded(db: str | None, session: str) -> SessionData:
     return data
 
 
+def _bids_meta(path: str) -> dict[str, Any]:
+    """The ``--bids-meta`` file: a JSON object with the two known sections, checked now."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"--bids-meta {path}: {exc}") from exc
+    sections = {"dataset_description", "motion"}
+    if not isinstance(obj, dict) or not set(obj) <= sections:
+        raise ConfigError(f"--bids-meta {path}: expected an object with keys {sorted(sections)}")
+    if not all(isinstance(v, dict) for v in obj.values()):
+        raise ConfigError(f"--bids-meta {path}: each section must be a JSON object")
+    return obj
+
+
 def _run(args: argparse.Namespace) -> int:
     from sensorhub.store.export import export_bids, export_csv
     from sensorhub.store.export_bids import bids_label
@@ -110,9 +132,12 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError("--bids-session applies to --format bids only")
         if not bids_label(args.bids_session):
             raise ConfigError(f"--bids-session {args.bids_session!r}: needs letters or digits")
+    metadata = _bids_meta(args.bids_meta) if args.bids_meta is not None else None
+    if metadata is not None and args.format != "bids":
+        raise ConfigError("--bids-meta applies to --format bids only")
     session = load_source(args)
     if args.format == "bids":
-        written = export_bids(session, args.out, session_label=args.bids_session)
+        written = export_bids(session, args.out, session_label=args.bids_session, metadata=metadata)
     else:
         written = export_csv(session, args.out)
     print(f"{args.format}: {len(written)} files in {args.out} (session {session.meta.id})")

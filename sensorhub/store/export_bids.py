@@ -121,24 +121,42 @@ def bids_label(text: str) -> str:
 
 
 def export_bids(
-    session: SessionData, out_dir: str | Path, *, session_label: str | None = None
+    session: SessionData,
+    out_dir: str | Path,
+    *,
+    session_label: str | None = None,
+    metadata: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Path]:
     """Write ``session`` as a BIDS motion dataset under ``out_dir``; returns the files written.
 
     ``session_label`` adds a ``ses-<label>`` level (sanitised like every label), so several
     recordings of the same participants can share one dataset; ``participants.tsv`` is then
-    merged with an existing one (rows updated by ``participant_id``).
+    merged with an existing one (rows updated by ``participant_id``; a later export's
+    attribute values win).
+
+    ``metadata`` supplies what only the lab knows, merged over the defaults:
+    ``{"dataset_description": {"Authors": [...], "License": "CC0", ...}, "motion":
+    {"InstitutionName": ..., "Instructions": ..., ...}}`` (the second goes into every
+    ``_motion.json``). Without it, ``session.meta.config["bids"]`` is used if present.
     """
+    if metadata is None:
+        from_config = session.meta.config.get("bids")
+        metadata = from_config if isinstance(from_config, Mapping) else {}
+    unknown = set(metadata) - {"dataset_description", "motion"}
+    if unknown:
+        raise ValueError(f"metadata: unknown sections {sorted(unknown)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ses = bids_label(session_label) if session_label is not None else None
     if session_label is not None and not ses:
         raise ValueError(f"session label {session_label!r} has no letters or digits")
     subjects = _subject_labels([p.id for p in session.participants])
-    written = [_write_json(out / "dataset_description.json", _description(session))]
+    description = {**_description(session), **metadata.get("dataset_description", {})}
+    written = [_write_json(out / "dataset_description.json", description)]
     written.append(_write_readme(out / "README", session))
+    extra = dict(metadata.get("motion", {}))
     for p in session.participants:
-        written += _write_participant(out, session, p, subjects[p.id], ses)
+        written += _write_participant(out, session, p, subjects[p.id], ses, extra)
     written += _write_participants(out, session, subjects)
     return written
 
@@ -147,7 +165,12 @@ def export_bids(
 
 
 def _write_participant(
-    root: Path, session: SessionData, p: ParticipantData, sub: str, ses: str | None
+    root: Path,
+    session: SessionData,
+    p: ParticipantData,
+    sub: str,
+    ses: str | None,
+    extra: Mapping[str, Any],
 ) -> list[Path]:
     subdir = root / f"sub-{sub}" / (f"ses-{ses}" if ses else "")
     mdir = subdir / "motion"
@@ -162,7 +185,8 @@ def _write_participant(
     motion_tsv = mdir / f"{stem}_motion.tsv"
     np.savetxt(motion_tsv, data, fmt=_FMT, delimiter="\t", newline="\n")
     written.append(motion_tsv)
-    written.append(_write_json(mdir / f"{stem}_motion.json", _motion_json(session, p, rate)))
+    sidecar = {**_motion_json(session, p, rate), **extra}
+    written.append(_write_json(mdir / f"{stem}_motion.json", sidecar))
     written.append(_write_tsv(mdir / f"{stem}_channels.tsv", _channel_header(), _channel_rows()))
     written.append(_write_json(mdir / f"{stem}_channels.json", _CHANNELS_JSON))
     events = f"{prefix}_task-{TASK}_events"

@@ -428,6 +428,23 @@ def test_a_data_gap_shows_in_the_latency_channel(session: SessionData, tmp_path:
     assert sidecar["SamplingFrequencyEffective"] < 49.0
 
 
+def test_lab_metadata_is_merged_into_the_sidecars(session: SessionData, tmp_path: Path) -> None:
+    metadata = {
+        "dataset_description": {"Authors": ["A. Researcher"], "License": "CC0"},
+        "motion": {"InstitutionName": "Lab", "Instructions": "Talk as you usually would."},
+    }
+    export_bids(session, tmp_path, metadata=metadata)
+    assert bids_problems(tmp_path) == []
+    desc = json.loads((tmp_path / "dataset_description.json").read_text())
+    assert desc["Authors"] == ["A. Researcher"]
+    assert desc["BIDSVersion"] == BIDS_VERSION  # defaults stay
+    _, _, sidecar = _motion(tmp_path, "p2")
+    assert sidecar["InstitutionName"] == "Lab"
+    assert sidecar["SamplingFrequency"] == 50.0
+    with pytest.raises(ValueError, match="unknown sections"):
+        export_bids(session, tmp_path, metadata={"motoin": {}})
+
+
 def test_bids_label() -> None:
     assert bids_label("P-01_a ü") == "P01a"
     assert bids_label("---") == ""

@@ -32,6 +32,22 @@ def test_from_sim_to_bids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "bids: " in capsys.readouterr().out
 
 
+def test_bids_meta_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"dataset_description": {"License": "CC-BY-4.0"}}))
+    out = tmp_path / "bids"
+    argv = ["export", "d", "--format", "bids", "--out", str(out), "--from-sim", "2",
+            "--sim-duration", "20", "--bids-meta", str(meta)]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads((out / "dataset_description.json").read_text())["License"] == "CC-BY-4.0"
+    meta.write_text(json.dumps({"dataset": {}}))
+    assert main(argv) == 1
+    assert "expected an object with keys" in capsys.readouterr().err
+    meta.write_text("{not json")
+    assert main(argv) == 1
+    assert f"--bids-meta {meta}" in capsys.readouterr().err
+
+
 def test_from_sim_is_deterministic(tmp_path: Path) -> None:
     for name in ("a", "b"):
         argv = ["export", "x", "--format", "csv", "--out", str(tmp_path / name), "--from-sim",
