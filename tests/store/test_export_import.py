@@ -115,3 +115,16 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
     bad.write_text("time,x,y,z\n1,2,3,4\n")
     with pytest.raises(DecodeError, match=r"bad\.csv"):
         import_files([bad])
+
+
+def test_public_surface_is_pinned() -> None:
+    from sensorhub.commands import export as cmd
+    from sensorhub.store import export, export_bids, export_csv, importing
+
+    assert export.__all__ == ["FORMATS", "export_bids", "export_csv"]
+    assert export_csv.__all__ == [
+        "export_csv", "format_seconds", "participant_folders", "session_record"
+    ]  # fmt: skip
+    assert export_bids.__all__ == ["BIDS_VERSION", "TASK", "bids_label", "export_bids"]
+    assert importing.__all__ == ["POLAR_EPOCH", "import_files", "simulated_session"]
+    assert cmd.__all__ == ["load_source", "register"]
