@@ -80,6 +80,15 @@ class DyadMetrics:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def undefined(cls, session: str, a: str, b: str) -> DyadMetrics:
+        """A row for a dyad without overlapping data: every measure undefined (NaN, 0)."""
+        values: dict[str, Any] = {}
+        for name, f in cls.__dataclass_fields__.items():
+            values[name] = 0 if f.type == "int" else "" if f.type == "str" else math.nan
+        values.update(session=session, a=a, b=b)
+        return cls(**values)
+
 
 def episode_intervals(p: ParticipantData, level: str) -> list[tuple[int, int]]:
     """``(onset_ns, end_ns)`` of a level's episodes, sorted (the dyad tracker's input)."""

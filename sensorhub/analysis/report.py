@@ -45,6 +45,7 @@ from sensorhub.analysis.metrics import (
     primary_levels,
 )
 from sensorhub.dsp.dyad import DyadConfig
+from sensorhub.errors import ConfigError
 from sensorhub.store.model import SessionData
 
 __all__ = [
@@ -82,6 +83,8 @@ class AnalysisResult:
     groups: list[dict[str, Any]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
+    #: Sessions, participants or dyads that could not be analysed fully, for a person to read.
+    warnings: list[str] = field(default_factory=list)
 
 
 def analyze_sessions(
@@ -115,6 +118,7 @@ def analyze_sessions(
     d_rows: list[DyadMetrics] = []
     attrs: dict[tuple[str, str], Mapping[str, Any]] = {}
     figs: list[Path] = []
+    warnings: list[str] = []
     with bar:
         for s in sessions:
             det = s.detection.detector
@@ -122,9 +126,11 @@ def analyze_sessions(
             sid = s.meta.id
             for p in s.participants:
                 bar.set_postfix_str(f"{sid} {p.id}", refresh=False)
+                if p.angles.t_ns.size == 0:
+                    warnings.append(f"{sid}: participant {p.id} has no data")
                 p_rows.append(participant_metrics(p, det, session=sid))
                 attrs[(sid, p.id)] = p.attributes
-                if figures:
+                if figures and p.angles.t_ns.size:
                     path = fig_dir / f"{_slug(sid)}_{_slug(p.id)}_trace.png"
                     figs.append(
                         plot_trace(
@@ -142,10 +148,17 @@ def analyze_sessions(
                 bar.set_postfix_str(f"{sid} {a_id}-{b_id}", refresh=False)
                 a, b = s.participant(a_id), s.participant(b_id)
                 seed = zlib.crc32(f"{sid}/{a_id}/{b_id}".encode())
-                row, _, _ = dyad_metrics(a, b, level, session=sid, config=dyad_config, seed=seed)
-                d_rows.append(row)
-                if figures:
-                    figs += _dyad_figures(s, a_id, b_id, fig_dir, level, dyad_config)
+                try:
+                    row, _, _ = dyad_metrics(
+                        a, b, level, session=sid, config=dyad_config, seed=seed
+                    )
+                except ConfigError as exc:  # a partner without data, or no overlap in time
+                    warnings.append(f"{sid}: dyad {a_id}-{b_id} has no measures: {exc}")
+                    d_rows.append(DyadMetrics.undefined(sid, a_id, b_id))
+                else:
+                    d_rows.append(row)
+                    if figures:
+                        figs += _dyad_figures(s, a_id, b_id, fig_dir, level, dyad_config)
                 bar.update()
         groups: list[dict[str, Any]] = []
         if group_by:
@@ -155,7 +168,7 @@ def analyze_sessions(
             bar.update()
     files = _write_tables(out, p_rows, d_rows, groups, attrs, group_by)
     files.append(_write_provenance(out, sessions, group_by, dyad_config or DyadConfig()))
-    return AnalysisResult(out, p_rows, d_rows, groups, files, figs)
+    return AnalysisResult(out, p_rows, d_rows, groups, files, figs, warnings)
 
 
 def _dyad_figures(

@@ -111,6 +111,8 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         figures=not args.no_figures,
     )
+    for w in result.warnings:
+        print(f"sensorhub analyze: warning: {w}", file=sys.stderr)
     known = {k for s in sessions for p in s.participants for k in p.attributes}
     if args.group_by and args.group_by not in known:
         print(

@@ -145,3 +145,23 @@ def test_progress_bar_only_on_a_terminal(
         assert ("analyze" in err.getvalue()) is shown, (tty, progress)
         if shown:
             assert "3/3" in err.getvalue()  # two participants and one dyad
+
+
+def test_a_participant_without_data_is_reported_not_fatal(tmp_path: Path) -> None:
+    fwd = np.r_[np.zeros(3000), np.full(3000, 25.0)]
+    a = participant("a", fwd, episodes=[episode("a", 60, 120)])
+    none = np.zeros(0, np.int64)
+    b = participant("b", np.zeros(0), t_ns=none, raw_t_ns=none)
+    s = session("s1", [a], [("a", "b")])
+    s = SessionData(s.meta, (a, b), s.dyads)
+    result = analyze_sessions([s], tmp_path, progress=False)
+    assert [p.name for p in result.figures] == ["s1_a_trace.png"]
+    assert result.participants[1].samples == 0
+    assert math.isnan(result.participants[1].fwd_frac_20)
+    (row,) = result.dyads
+    assert (row.a, row.b, row.wcc_windows) == ("a", "b", 0)
+    assert math.isnan(row.colean_ratio)
+    assert any("b has no data" in w for w in result.warnings)
+    assert any("dyad a-b" in w for w in result.warnings)
+    dyads = _read_csv(tmp_path / "dyads.csv")
+    assert dyads[0]["colean_ratio"] == ""
