@@ -61,11 +61,14 @@ async def _serve(args: argparse.Namespace) -> int:
         settings = _settings(args, config)
         kinds, devices = await resolve_sensors(config, env)
         now_ns = monotonic_session_clock()
+        started_wall = dt.datetime.now(dt.UTC)  # the wall-clock anchor of session time 0
         targets = [(p.sensor, kinds[p.sensor]) for p in config.participants]
         stage = LiveSensors(targets, backends=env.backends, now_ns=now_ns, devices=devices)
         bus = EventBus()
         session_id = new_session_id()
-        recorder = None if args.no_record else _recorder(args, config, kinds, session_id)
+        recorder = (
+            None if args.no_record else _recorder(args, config, kinds, session_id, started_wall)
+        )
         hub = Hub(
             config, stage, bus, now_ns=now_ns, kinds=kinds, recorder=recorder, session_id=session_id
         )
@@ -109,7 +112,11 @@ def new_session_id() -> str:
 
 
 def _recorder(
-    args: argparse.Namespace, config: HubConfig, kinds: dict[str, SensorKind], session_id: str
+    args: argparse.Namespace,
+    config: HubConfig,
+    kinds: dict[str, SensorKind],
+    session_id: str,
+    started_wall: dt.datetime,
 ) -> Recorder:
     participants = [
         {
@@ -124,7 +131,7 @@ def _recorder(
         args.db or default_db_path(),
         session_id=session_id,
         name=config.session_name,
-        started_wall=dt.datetime.now(dt.UTC),
+        started_wall=started_wall,
         software=f"sensorhub {__version__}",
         config=config_to_json(config),
         participants=participants,

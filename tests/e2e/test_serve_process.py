@@ -19,9 +19,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def serve_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
+def serve_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    db = str(tmp_path / "sessions.sqlite")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorhub.cli", "serve", "--virtual", "2", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "sensorhub.cli",
+            "serve",
+            "--virtual",
+            "2",
+            "--port",
+            "0",
+            "--db",
+            db,
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
