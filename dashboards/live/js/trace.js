@@ -108,7 +108,8 @@ export class TracePanel {
       width: Math.max(200, this.plotBox.clientWidth || 600),
       height: Math.max(80, this.plotBox.clientHeight || 160),
       legend: { show: false },
-      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      // A vertical hairline only: a horizontal one would read as another threshold line.
+      cursor: { y: false, drag: { x: false, y: false }, points: { show: false } },
       scales: { x: { time: false, auto: false }, y: { auto: false } },
       axes: [
         {
@@ -123,7 +124,7 @@ export class TracePanel {
           size: 56,
           grid: { stroke: '#e8eaee', width: 1 },
           ticks: { stroke: '#d5d8de', width: 1 },
-          values: (u, splits) => splits.map((v) => `${v}°`),
+          values: (u, splits) => splits.map((v) => `${v < 0 ? '−' : ''}${Math.abs(v)}°`),
           space: 24,
         },
       ],
