@@ -32,8 +32,9 @@ to the right; components ``y``/``x`` of the body frame ``ALS`` described in
 ``lying`` (MISC, 0/1 flags).
 
 **Events** (``events.tsv``): lean episodes (``trial_type`` ``lean_forward`` /
-``lean_backward``, extra levels named in ``level``), ``lying`` episodes and researcher
-``marker`` rows; onsets in seconds from the first motion sample (``acq_time`` in
+``lean_backward``, extra levels named in ``level``), ``lying`` episodes, ``colean`` spans
+(both members of the dyad leaning forward; ``partner``, ``leader``, ``lag_s``) and
+researcher ``marker`` rows; onsets in seconds from the first motion sample (``acq_time`` in
 ``scans.tsv``, with microseconds, UTC). ``peak_deg``/``mean_deg`` are degrees in the
 episode's direction (a 12 degree backward lean is 12).
 
@@ -48,6 +49,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,9 @@ _EVENT_COLUMNS = (
     "crossing",
     "exit",
     "truncated",
+    "partner",
+    "leader",
+    "lag_s",
     "label",
 )
 
@@ -155,8 +160,9 @@ def export_bids(
     written = [_write_json(out / "dataset_description.json", description)]
     written.append(_write_readme(out / "README", session))
     extra = dict(metadata.get("motion", {}))
+    coleans = _coleans(session, subjects, session.meta.duration_s)
     for p in session.participants:
-        written += _write_participant(out, session, p, subjects[p.id], ses, extra)
+        written += _write_participant(out, session, p, subjects[p.id], ses, extra, coleans[p.id])
     written += _write_participants(out, session, subjects)
     return written
 
@@ -171,6 +177,7 @@ def _write_participant(
     sub: str,
     ses: str | None,
     extra: Mapping[str, Any],
+    coleans: Sequence[CoLean],
 ) -> list[Path]:
     subdir = root / f"sub-{sub}" / (f"ses-{ses}" if ses else "")
     mdir = subdir / "motion"
@@ -190,7 +197,7 @@ def _write_participant(
     written.append(_write_tsv(mdir / f"{stem}_channels.tsv", _channel_header(), _channel_rows()))
     written.append(_write_json(mdir / f"{stem}_channels.json", _CHANNELS_JSON))
     events = f"{prefix}_task-{TASK}_events"
-    rows = _event_rows(p, session.markers, t0)
+    rows = _event_rows(p, session.markers, coleans, t0)
     written.append(_write_tsv(mdir / f"{events}.tsv", _EVENT_COLUMNS, rows))
     written.append(_write_json(mdir / f"{events}.json", _events_json(session)))
     acq = session.meta.started.astimezone(dt.UTC) + dt.timedelta(microseconds=round(t0 / 1000))
@@ -306,35 +313,85 @@ def _channel_rows() -> list[list[str]]:
     return [[n, c, ty, "chest", u, "sternum", rf, d] for n, c, ty, u, rf, d in CHANNELS]
 
 
-def _event_rows(p: ParticipantData, markers: Sequence[ev.Marker], t0_ns: int) -> list[list[str]]:
+def _event_rows(
+    p: ParticipantData,
+    markers: Sequence[ev.Marker],
+    coleans: Sequence[CoLean],
+    t0_ns: int,
+) -> list[list[str]]:
+    """Episodes, co-lean spans with partners and markers, by onset; n/a where not applicable."""
     t0 = t0_ns / 1e9
-    rows: list[tuple[float, int, list[str]]] = []
+    rows: list[tuple[float, int, dict[str, str]]] = []
     for e in p.episodes:
-        kind = "lying" if e.direction == "lying" else f"lean_{e.direction}"
-        rows.append(
-            (
-                e.onset - t0,
-                0,
-                [
-                    _sec(e.onset - t0),
-                    _sec(max(0.0, e.end - e.onset)),
-                    kind,
-                    e.level,
-                    f"{e.peak_deg:.2f}",
-                    f"{e.mean_deg:.2f}",
-                    _sec(e.crossing - t0),
-                    _sec(e.exit - t0),
-                    "true" if e.truncated else "false",
-                    NA,
-                ],
-            )
-        )
+        cells = {
+            "onset": _sec(e.onset - t0),
+            "duration": _sec(max(0.0, e.end - e.onset)),
+            "trial_type": "lying" if e.direction == "lying" else f"lean_{e.direction}",
+            "level": e.level,
+            "peak_deg": f"{e.peak_deg:.2f}",
+            "mean_deg": f"{e.mean_deg:.2f}",
+            "crossing": _sec(e.crossing - t0),
+            "exit": _sec(e.exit - t0),
+            "truncated": "true" if e.truncated else "false",
+        }
+        rows.append((e.onset - t0, 0, cells))
+    for c in coleans:
+        cells = {
+            "onset": _sec(c.start - t0),
+            "duration": _sec(max(0.0, c.end - c.start)),
+            "trial_type": "colean",
+            "truncated": "true" if c.truncated else "false",
+            "partner": c.partner,
+            "leader": c.leader or NA,
+            "lag_s": NA if c.lag_s is None else f"{c.lag_s:.3f}",
+        }
+        rows.append((c.start - t0, 1, cells))
     for m in markers:
-        label = _tsv_text(m.label) or NA
-        row = [_sec(m.t - t0), "0", "marker", NA, NA, NA, NA, NA, NA, label]
-        rows.append((m.t - t0, 1, row))
+        cells = {"onset": _sec(m.t - t0), "duration": "0", "trial_type": "marker",
+                 "label": _tsv_text(m.label) or NA}  # fmt: skip
+        rows.append((m.t - t0, 2, cells))
     rows.sort(key=lambda r: (r[0], r[1]))
-    return [r[2] for r in rows]
+    return [[r[2].get(col, NA) for col in _EVENT_COLUMNS] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class CoLean:
+    """A span when both members of a dyad leaned forward, seen from one member."""
+
+    start: float
+    end: float
+    partner: str  # participant_id in participants.tsv
+    leader: str | None
+    lag_s: float | None
+    truncated: bool
+
+
+def _coleans(
+    session: SessionData, subjects: Mapping[str, str], end_s: float
+) -> dict[str, list[CoLean]]:
+    """Pair each dyad's ``colean_start`` with its ``colean_end``; per member, partner named.
+
+    A co-lean still open when the events stop ends at ``end_s``, marked truncated.
+    """
+    out: dict[str, list[CoLean]] = {p.id: [] for p in session.participants}
+    open_: dict[tuple[str, ...], ev.DyadEvent] = {}
+    spans: list[tuple[ev.DyadEvent, float, bool]] = []
+    for d in sorted(session.dyad_events, key=lambda d: d.t):
+        key = tuple(d.dyad)
+        if d.kind == "colean_start":
+            open_[key] = d
+        elif d.kind == "colean_end" and key in open_:
+            spans.append((open_.pop(key), d.t, False))
+    spans += [(start, max(end_s, start.t), True) for start in open_.values()]
+    for start, end, truncated in spans:
+        if len(start.dyad) != 2 or not all(m in out for m in start.dyad):
+            continue
+        who = start.leader
+        leader = f"sub-{subjects[who]}" if who is not None and who in subjects else None
+        for me, other in (start.dyad, start.dyad[::-1]):
+            partner = f"sub-{subjects[other]}"
+            out[me].append(CoLean(start.t, end, partner, leader, start.lag_s, truncated))
+    return out
 
 
 def _events_json(session: SessionData) -> dict[str, Any]:
@@ -349,6 +406,7 @@ def _events_json(session: SessionData) -> dict[str, Any]:
                 "lean_forward": "Forward lean episode of the participant",
                 "lean_backward": "Backward lean episode of the participant",
                 "lying": "Lying (tilt beyond the lying threshold, not forward)",
+                "colean": "Both members of the participant's dyad leaned forward",
                 "marker": "Researcher's marker (same for every participant of the session)",
             },
         },
@@ -358,6 +416,11 @@ def _events_json(session: SessionData) -> dict[str, Any]:
         "crossing": {"Description": "Time the enter threshold was crossed", "Units": "s"},
         "exit": {"Description": "Time the exit threshold was crossed back", "Units": "s"},
         "truncated": {"Description": "true if the recording or a data gap cut the episode"},
+        "partner": {"Description": "colean: the other member of the dyad (participant_id)"},
+        "leader": {"Description": "colean: who leaned first (participant_id), n/a if both "
+                   "started together"},
+        "lag_s": {"Description": "colean: how long after the leader the follower started",
+                  "Units": "s"},
         "label": {"Description": "The marker's text"},
     }  # fmt: skip
 

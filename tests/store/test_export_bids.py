@@ -333,8 +333,15 @@ def test_events_hold_every_episode_and_marker(session: SessionData, dataset: Pat
         rows = [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
         kinds = [r["trial_type"] for r in rows]
         assert kinds.count("marker") == len(session.markers)
-        episodes = [r for r in rows if r["trial_type"] != "marker"]
+        episodes = [r for r in rows if r["trial_type"] not in ("marker", "colean")]
         assert len(episodes) == len(p.episodes) > 0
+        coleans = [r for r in rows if r["trial_type"] == "colean"]
+        starts = [d for d in session.dyad_events if d.kind == "colean_start"]
+        assert len(coleans) == len(starts) > 0
+        partner = "sub-p2" if p.id == "p1" else "sub-p1"
+        assert {r["partner"] for r in coleans} == {partner}
+        assert [float(r["lag_s"]) for r in coleans] == [round(d.lag_s or 0, 3) for d in starts]
+        assert all(r["peak_deg"] == "n/a" for r in coleans)
         t0 = p.angles.t_ns[0] / 1e9
         first = min(p.episodes, key=lambda e: e.onset)
         row = next(r for r in episodes if abs(float(r["onset"]) - (first.onset - t0)) < 1e-6)
@@ -346,6 +353,25 @@ def test_events_hold_every_episode_and_marker(session: SessionData, dataset: Pat
         marker = next(r for r in rows if r["trial_type"] == "marker")
         assert marker["label"] == session.markers[0].label
         assert marker["peak_deg"] == "n/a"
+
+
+def test_a_colean_open_at_the_end_is_truncated(session: SessionData, tmp_path: Path) -> None:
+    from sensorhub import events as ev
+
+    opened = ev.DyadEvent(["p1", "p2"], "colean_start", 170.0, leader="p2", lag_s=0.5)
+    cut = SessionData(session.meta, session.participants, session.dyads, (), (opened,))
+    export_bids(cut, tmp_path)
+    assert bids_problems(tmp_path) == []
+    path = tmp_path / "sub-p1" / "motion" / "sub-p1_task-conversation_events.tsv"
+    lines = path.read_text().splitlines()
+    head = lines[0].split("\t")
+    rows = [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
+    (colean,) = [r for r in rows if r["trial_type"] == "colean"]
+    assert colean["truncated"] == "true"
+    assert colean["leader"] == "sub-p2"
+    assert colean["partner"] == "sub-p2"
+    t0 = session.participant("p1").angles.t_ns[0] / 1e9
+    assert float(colean["onset"]) + float(colean["duration"]) == pytest.approx(180.0 - t0, abs=1e-5)
 
 
 def test_participants_tsv_and_acq_time(session: SessionData, dataset: Path) -> None:
