@@ -262,9 +262,14 @@ def plot_dyad_timeline(
     level: str,
     enter_deg: float,
     markers: Sequence[ev.Marker] = (),
+    follows: Sequence[tuple[int, float, float]] = (),
     title: str = "",
 ) -> Path:
-    """Both forward angles on top; below, each partner's episodes and their co-lean."""
+    """Both forward angles on top; below, each partner's episodes and their co-lean.
+
+    ``follows``: ``(leader, leader_onset_s, follower_onset_s)`` per followed onset (leader 0
+    is A), drawn as arrows from the leader's episode lane to the follower's.
+    """
     ea, eb = _intervals(a, level), _intervals(b, level)
     both = _intersect(ea, eb)
     end_s = max(float(a.angles.t_ns[-1]), float(b.angles.t_ns[-1])) / NS
@@ -286,7 +291,24 @@ def plot_dyad_timeline(
         for k, (_, ivs, colour) in enumerate(lanes):
             y0 = len(lanes) - 1 - k
             bars = [(lo / scale, (hi - lo) / scale) for lo, hi in ivs]
-            bottom.broken_barh(bars, (y0 - 0.35, 0.7), facecolors=colour, lw=0)
+            bottom.broken_barh(bars, (y0 - 0.28, 0.56), facecolors=colour, lw=0)
+        lane_y = (2.0, 1.0)  # A above B
+        for leader, t_lead, t_follow in follows:
+            y_from, y_to = lane_y[leader], lane_y[1 - leader]
+            sign = 1 if y_to > y_from else -1
+            bottom.annotate(
+                "",
+                xy=(t_follow / scale, y_to - sign * 0.3),
+                xytext=(t_lead / scale, y_from + sign * 0.3),
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "lw": 0.7,
+                    "color": "k",
+                    "mutation_scale": 7,
+                    "shrinkA": 0,
+                    "shrinkB": 0,
+                },
+            )
         bottom.set_yticks(range(len(lanes)), [n for n, _, _ in reversed(lanes)])
         bottom.set_ylim(-0.6, len(lanes) - 0.4)
         bottom.spines["left"].set_visible(False)
@@ -300,6 +322,10 @@ def plot_dyad_timeline(
             Patch(color=COLOUR_BOTH, alpha=0.35, label="co-lean"),
             Line2D([], [], color=GREY, lw=0.8, ls=(0, (4, 3)), label=f"{enter_deg:g}° threshold"),
         ]
+        if follows:
+            handles.append(
+                Line2D([], [], color="k", lw=0.7, marker=">", ms=3, label="onset followed")
+            )
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
         if title:
             fig.suptitle(title, fontsize=9.5, x=0.01, ha="left")

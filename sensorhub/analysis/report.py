@@ -44,7 +44,7 @@ from sensorhub.analysis.metrics import (
     participant_metrics,
     primary_levels,
 )
-from sensorhub.dsp.dyad import DyadConfig
+from sensorhub.dsp.dyad import DyadConfig, OnsetFollowed
 from sensorhub.errors import ConfigError
 from sensorhub.store.model import SessionData
 
@@ -149,7 +149,7 @@ def analyze_sessions(
                 a, b = s.participant(a_id), s.participant(b_id)
                 seed = zlib.crc32(f"{sid}/{a_id}/{b_id}".encode())
                 try:
-                    row, _, _ = dyad_metrics(
+                    row, _, events = dyad_metrics(
                         a, b, level, session=sid, config=dyad_config, seed=seed
                     )
                 except ConfigError as exc:  # a partner without data, or no overlap in time
@@ -158,7 +158,12 @@ def analyze_sessions(
                 else:
                     d_rows.append(row)
                     if figures:
-                        figs += _dyad_figures(s, a_id, b_id, fig_dir, level, dyad_config)
+                        follows = [
+                            (e.leader, e.leader_onset_ns / 1e9, e.t_ns / 1e9)
+                            for e in events
+                            if isinstance(e, OnsetFollowed)
+                        ]
+                        figs += _dyad_figures(s, (a_id, b_id), fig_dir, level, dyad_config, follows)
                 bar.update()
         groups: list[dict[str, Any]] = []
         if group_by:
@@ -172,8 +177,14 @@ def analyze_sessions(
 
 
 def _dyad_figures(
-    s: SessionData, a_id: str, b_id: str, fig_dir: Path, level: str, cfg: DyadConfig | None
+    s: SessionData,
+    pair: tuple[str, str],
+    fig_dir: Path,
+    level: str,
+    cfg: DyadConfig | None,
+    follows: Sequence[tuple[int, float, float]],
 ) -> list[Path]:
+    a_id, b_id = pair
     a, b = s.participant(a_id), s.participant(b_id)
     stem = f"{_slug(s.meta.id)}_{_slug(a_id)}-{_slug(b_id)}"
     enter = next((lv.enter_deg for lv in s.detection.detector.levels if lv.name == level), 20.0)
@@ -185,6 +196,7 @@ def _dyad_figures(
         level=level,
         enter_deg=enter,
         markers=s.markers,
+        follows=follows,
         title=f"{name} · dyad {a_id}\u2013{b_id}",
     )
     lag_map = plot_lag_map(

@@ -31,10 +31,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Writes participants.csv/json, dyads.csv/json, groups.csv (with --group-by), "
             "analysis.json and PNG figures under DIR/figures."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("sessions", nargs="*", metavar="SESSION", help="session ids in the database")
-    p.add_argument("--db", type=Path, metavar="PATH", help="recording database (default: serve's)")
+    p.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help="recording database (default: the one serve records into)",
+    )
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--group-by",
@@ -52,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         default=600.0,
         metavar="S",
-        help="length of each simulated session",
+        help="length of each simulated session (default: %(default)s)",
     )
     p.add_argument("--no-figures", action="store_true", help="tables only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
