@@ -356,12 +356,17 @@ class Recorder:
         config: dict[str, Any],
         participants: list[dict[str, Any]],
         on_error: Callable[[str], None] | None = None,
+        max_pages: int | None = None,
     ) -> None:
+        """``max_pages`` caps the file's size in pages (SQLite's ``max_page_count``): a
+        quota for small disks, and how the tests reproduce a full disk."""
         self.path = Path(path)
         self.session_id = session_id
         #: Called (from the writer thread) when the disk first refuses a write.
         self.on_error = on_error
         self._conn = connect(self.path)
+        if max_pages is not None:
+            self._conn.execute(f"PRAGMA max_page_count={int(max_pages)}")
         recover_abnormal(self._conn)
         try:
             self._conn.execute("BEGIN IMMEDIATE")
