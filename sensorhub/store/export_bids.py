@@ -46,10 +46,8 @@ kept in ``participants.tsv`` (``source_id``).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +55,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sensorhub import __version__
-from sensorhub import events as ev
 from sensorhub.dsp.conditioning import Resampler
 from sensorhub.io_csv import G0
-from sensorhub.store.export_csv import _jsonable
+from sensorhub.store.export_bids_tables import (
+    EVENT_COLUMNS,
+    NA,
+    CoLean,
+    bids_datetime,
+    colean_spans,
+    event_rows,
+    events_json,
+    write_json,
+    write_participants,
+    write_sessions,
+    write_tsv,
+)
+from sensorhub.store.export_csv import jsonable
 from sensorhub.store.model import ParticipantData, SessionData
 
 __all__ = ["BIDS_VERSION", "TASK", "bids_label", "export_bids"]
@@ -68,7 +78,6 @@ __all__ = ["BIDS_VERSION", "TASK", "bids_label", "export_bids"]
 #: The BIDS version whose motion rules the output follows (motion since 1.9.0).
 BIDS_VERSION = "1.10.0"
 TASK = "conversation"
-NA = "n/a"
 
 _TRACKSYS = {"polar_h10": "polarh10", "movesense": "movesense", "leanfw": "leanfw"}
 _DEVICE = {
@@ -103,21 +112,6 @@ CHANNELS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("lying", NA, "MISC", NA, NA, "1 while lying (tilt > lying threshold, not forward), else 0"),
 )
 _FMT = ["%.6f", "%.6f", "%.6f", "%.6f", "%.4f", "%.4f", "%.4f", "%d", "%d"]
-_EVENT_COLUMNS = (
-    "onset",
-    "duration",
-    "trial_type",
-    "level",
-    "peak_deg",
-    "mean_deg",
-    "crossing",
-    "exit",
-    "truncated",
-    "partner",
-    "leader",
-    "lag_s",
-    "label",
-)
 
 
 def bids_label(text: str) -> str:
@@ -157,13 +151,13 @@ def export_bids(
         raise ValueError(f"session label {session_label!r} has no letters or digits")
     subjects = _subject_labels([p.id for p in session.participants])
     description = {**_description(session), **metadata.get("dataset_description", {})}
-    written = [_write_json(out / "dataset_description.json", description)]
+    written = [write_json(out / "dataset_description.json", description)]
     written.append(_write_readme(out / "README", session))
     extra = dict(metadata.get("motion", {}))
-    coleans = _coleans(session, subjects, session.meta.duration_s)
+    coleans = colean_spans(session, subjects, session.meta.duration_s)
     for p in session.participants:
         written += _write_participant(out, session, p, subjects[p.id], ses, extra, coleans[p.id])
-    written += _write_participants(out, session, subjects)
+    written += write_participants(out, session, subjects)
     return written
 
 
@@ -193,36 +187,24 @@ def _write_participant(
     np.savetxt(motion_tsv, data, fmt=_FMT, delimiter="\t", newline="\n")
     written.append(motion_tsv)
     sidecar = {**_motion_json(session, p, rate), **extra}
-    written.append(_write_json(mdir / f"{stem}_motion.json", sidecar))
-    written.append(_write_tsv(mdir / f"{stem}_channels.tsv", _channel_header(), _channel_rows()))
-    written.append(_write_json(mdir / f"{stem}_channels.json", _CHANNELS_JSON))
+    written.append(write_json(mdir / f"{stem}_motion.json", sidecar))
+    written.append(write_tsv(mdir / f"{stem}_channels.tsv", _channel_header(), _channel_rows()))
+    written.append(write_json(mdir / f"{stem}_channels.json", _CHANNELS_JSON))
     events = f"{prefix}_task-{TASK}_events"
-    rows = _event_rows(p, session.markers, coleans, t0)
-    written.append(_write_tsv(mdir / f"{events}.tsv", _EVENT_COLUMNS, rows))
-    written.append(_write_json(mdir / f"{events}.json", _events_json(session)))
+    rows = event_rows(p, session.markers, coleans, t0)
+    written.append(write_tsv(mdir / f"{events}.tsv", EVENT_COLUMNS, rows))
+    written.append(write_json(mdir / f"{events}.json", events_json(session)))
     acq = session.meta.started.astimezone(dt.UTC) + dt.timedelta(microseconds=round(t0 / 1000))
     if ses:
-        written.append(_write_sessions(root / f"sub-{sub}" / f"sub-{sub}_sessions.tsv", ses, acq))
+        written.append(write_sessions(root / f"sub-{sub}" / f"sub-{sub}_sessions.tsv", ses, acq))
     written.append(
-        _write_tsv(
+        write_tsv(
             subdir / f"{prefix}_scans.tsv",
             ("filename", "acq_time"),
-            [[f"motion/{motion_tsv.name}", _bids_datetime(acq)]],
+            [[f"motion/{motion_tsv.name}", bids_datetime(acq)]],
         )
     )
     return written
-
-
-def _write_sessions(path: Path, ses: str, acq: dt.datetime) -> Path:
-    """``sub-<p>_sessions.tsv``: one row per session of the subject, earlier rows kept."""
-    rows: dict[str, list[str]] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines()[1:]:
-            cells = line.split("\t")
-            if cells and cells[0]:
-                rows[cells[0]] = [*cells, NA][:2]
-    rows[f"ses-{ses}"] = [f"ses-{ses}", _bids_datetime(acq)]
-    return _write_tsv(path, ("session_id", "acq_time"), [rows[k] for k in sorted(rows)])
 
 
 def motion_matrix(p: ParticipantData, rate_hz: float, max_gap_s: float) -> NDArray[np.float64]:
@@ -277,7 +259,7 @@ def _motion_json(session: SessionData, p: ParticipantData, rate: float) -> dict[
         "MissingValues": NA,
         "SubjectArtefactDescription": NA,
         "RawSampleRateEffective": round(p.sample_rate_hz, 6),
-        "Calibration": _jsonable(dict(p.calibration)),
+        "Calibration": jsonable(dict(p.calibration)),
     }
 
 
@@ -313,118 +295,6 @@ def _channel_rows() -> list[list[str]]:
     return [[n, c, ty, "chest", u, "sternum", rf, d] for n, c, ty, u, rf, d in CHANNELS]
 
 
-def _event_rows(
-    p: ParticipantData,
-    markers: Sequence[ev.Marker],
-    coleans: Sequence[CoLean],
-    t0_ns: int,
-) -> list[list[str]]:
-    """Episodes, co-lean spans with partners and markers, by onset; n/a where not applicable."""
-    t0 = t0_ns / 1e9
-    rows: list[tuple[float, int, dict[str, str]]] = []
-    for e in p.episodes:
-        cells = {
-            "onset": _sec(e.onset - t0),
-            "duration": _sec(max(0.0, e.end - e.onset)),
-            "trial_type": "lying" if e.direction == "lying" else f"lean_{e.direction}",
-            "level": e.level,
-            "peak_deg": f"{e.peak_deg:.2f}",
-            "mean_deg": f"{e.mean_deg:.2f}",
-            "crossing": _sec(e.crossing - t0),
-            "exit": _sec(e.exit - t0),
-            "truncated": "true" if e.truncated else "false",
-        }
-        rows.append((e.onset - t0, 0, cells))
-    for c in coleans:
-        cells = {
-            "onset": _sec(c.start - t0),
-            "duration": _sec(max(0.0, c.end - c.start)),
-            "trial_type": "colean",
-            "truncated": "true" if c.truncated else "false",
-            "partner": c.partner,
-            "leader": c.leader or NA,
-            "lag_s": NA if c.lag_s is None else f"{c.lag_s:.3f}",
-        }
-        rows.append((c.start - t0, 1, cells))
-    for m in markers:
-        cells = {"onset": _sec(m.t - t0), "duration": "0", "trial_type": "marker",
-                 "label": _tsv_text(m.label) or NA}  # fmt: skip
-        rows.append((m.t - t0, 2, cells))
-    rows.sort(key=lambda r: (r[0], r[1]))
-    return [[r[2].get(col, NA) for col in _EVENT_COLUMNS] for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class CoLean:
-    """A span when both members of a dyad leaned forward, seen from one member."""
-
-    start: float
-    end: float
-    partner: str  # participant_id in participants.tsv
-    leader: str | None
-    lag_s: float | None
-    truncated: bool
-
-
-def _coleans(
-    session: SessionData, subjects: Mapping[str, str], end_s: float
-) -> dict[str, list[CoLean]]:
-    """Pair each dyad's ``colean_start`` with its ``colean_end``; per member, partner named.
-
-    A co-lean still open when the events stop ends at ``end_s``, marked truncated.
-    """
-    out: dict[str, list[CoLean]] = {p.id: [] for p in session.participants}
-    open_: dict[tuple[str, ...], ev.DyadEvent] = {}
-    spans: list[tuple[ev.DyadEvent, float, bool]] = []
-    for d in sorted(session.dyad_events, key=lambda d: d.t):
-        key = tuple(d.dyad)
-        if d.kind == "colean_start":
-            open_[key] = d
-        elif d.kind == "colean_end" and key in open_:
-            spans.append((open_.pop(key), d.t, False))
-    spans += [(start, max(end_s, start.t), True) for start in open_.values()]
-    for start, end, truncated in spans:
-        if len(start.dyad) != 2 or not all(m in out for m in start.dyad):
-            continue
-        who = start.leader
-        leader = f"sub-{subjects[who]}" if who is not None and who in subjects else None
-        for me, other in (start.dyad, start.dyad[::-1]):
-            partner = f"sub-{subjects[other]}"
-            out[me].append(CoLean(start.t, end, partner, leader, start.lag_s, truncated))
-    return out
-
-
-def _events_json(session: SessionData) -> dict[str, Any]:
-    levels = [lv.name for lv in session.detection.detector.levels]
-    return {
-        "onset": {"Description": "Start (latency-corrected onset) since the first motion row",
-                  "Units": "s"},
-        "duration": {"Description": "Episode duration (0 for a marker)", "Units": "s"},
-        "trial_type": {
-            "Description": "What happened",
-            "Levels": {
-                "lean_forward": "Forward lean episode of the participant",
-                "lean_backward": "Backward lean episode of the participant",
-                "lying": "Lying (tilt beyond the lying threshold, not forward)",
-                "colean": "Both members of the participant's dyad leaned forward",
-                "marker": "Researcher's marker (same for every participant of the session)",
-            },
-        },
-        "level": {"Description": f"Detector level of the episode ({', '.join(levels)}, lying)"},
-        "peak_deg": {"Description": "Peak tilt in the episode's direction", "Units": "deg"},
-        "mean_deg": {"Description": "Mean tilt in the episode's direction", "Units": "deg"},
-        "crossing": {"Description": "Time the enter threshold was crossed", "Units": "s"},
-        "exit": {"Description": "Time the exit threshold was crossed back", "Units": "s"},
-        "truncated": {"Description": "true if the recording or a data gap cut the episode"},
-        "partner": {"Description": "colean: the other member of the dyad (participant_id)"},
-        "leader": {"Description": "colean: who leaned first (participant_id), n/a if both "
-                   "started together"},
-        "lag_s": {"Description": "colean: how long after the leader the follower started",
-                  "Units": "s"},
-        "label": {"Description": "The marker's text"},
-    }  # fmt: skip
-
-
 # -- dataset level -----------------------------------------------------------------------
 
 
@@ -457,52 +327,6 @@ def _write_readme(path: Path, session: SessionData) -> Path:
     return path
 
 
-def _write_participants(
-    root: Path, session: SessionData, subjects: Mapping[str, str]
-) -> list[Path]:
-    """``participants.tsv`` (+ ``.json``): one row per subject, attributes as columns.
-
-    Attribute keys become snake_case column names; rows already in the file (an earlier
-    session of the same dataset) are kept and updated.
-    """
-    path = root / "participants.tsv"
-    rows, columns = _read_tsv(path) if path.exists() else ({}, ["participant_id"])
-    described: dict[str, str] = {}
-    for p in session.participants:
-        pid = f"sub-{subjects[p.id]}"
-        row = rows.setdefault(pid, {"participant_id": pid})
-        row["source_id"] = _tsv_text(p.id)
-        for key, value in p.attributes.items():
-            col = _column_name(key)
-            described[col] = str(key)
-            row[col] = _tsv_value(value)
-        for col in row:
-            if col not in columns:
-                columns.append(col)
-    ordered = [list(rows[k].get(c, NA) for c in columns) for k in sorted(rows)]
-    written = [_write_tsv(path, columns, ordered)]
-    meta_path = root / "participants.json"
-    meta: dict[str, Any] = {}
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta.setdefault("source_id", {"Description": "Participant id as recorded by sensorhub"})
-    for col, key in described.items():
-        meta.setdefault(col, {"Description": f"Participant attribute {key!r} (free-form)"})
-    written.append(_write_json(meta_path, meta))
-    return written
-
-
-def _read_tsv(path: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    rows: dict[str, dict[str, str]] = {}
-    for line in lines[1:]:
-        if line:
-            rec = dict(zip(header, line.split("\t"), strict=False))
-            rows[rec["participant_id"]] = rec
-    return rows, header
-
-
 def _subject_labels(ids: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     used: set[str] = set()
@@ -515,43 +339,3 @@ def _subject_labels(ids: Sequence[str]) -> dict[str, str]:
         used.add(label.lower())
         out[pid] = label
     return out
-
-
-def _column_name(key: str) -> str:
-    col = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_") or "attribute"
-    if col[0].isdigit():
-        col = f"a_{col}"
-    return "attribute_participant_id" if col in ("participant_id", "source_id") else col
-
-
-def _tsv_value(value: str | float | bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and not np.isfinite(value):
-        return NA
-    return _tsv_text(str(value)) or NA
-
-
-def _tsv_text(text: str) -> str:
-    """No tabs or line breaks inside a cell (they would split it)."""
-    return re.sub(r"[\t\r\n]+", " ", text).strip()
-
-
-def _sec(value: float) -> str:
-    return f"{value:.6f}"
-
-
-def _bids_datetime(t: dt.datetime) -> str:
-    """BIDS date-time with microseconds (``YYYY-MM-DDThh:mm:ss.ffffff``), in UTC."""
-    return t.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-
-
-def _write_tsv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str]]) -> Path:
-    lines = ["\t".join(header), *("\t".join(r) for r in rows)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _write_json(path: Path, obj: Any) -> Path:
-    path.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return path

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from sensorhub.store.model import ParticipantData, SessionData
 
-__all__ = ["export_csv", "format_seconds", "participant_folders", "session_record"]
+__all__ = ["export_csv", "format_seconds", "jsonable", "participant_folders", "session_record"]
 
 SAMPLE_FIELDS = ("t_s", "ax_g", "ay_g", "az_g")
 ANGLE_FIELDS = ("t_s", "forward_deg", "lateral_deg", "inclination_deg", "motion", "lying")
@@ -123,8 +123,8 @@ def session_record(session: SessionData) -> dict[str, Any]:
         "duration_s": meta.duration_s,
         "ended_cleanly": meta.ended_cleanly,
         "software": meta.software,
-        "config": _jsonable(meta.config),
-        "detection": _jsonable(dataclasses.asdict(session.detection)),
+        "config": jsonable(meta.config),
+        "detection": jsonable(dataclasses.asdict(session.detection)),
         "participants": [_participant_record(p) for p in session.participants],
         "dyads": [list(d) for d in session.dyads],
         "markers": len(session.markers),
@@ -139,21 +139,21 @@ def _participant_record(p: ParticipantData) -> dict[str, Any]:
         "sample_rate_hz": p.sample_rate_hz,
         "samples": int(p.t_ns.size),
         "episodes": len(p.episodes),
-        "attributes": _jsonable(dict(p.attributes)),
-        "calibration": _jsonable(dict(p.calibration)),
+        "attributes": jsonable(dict(p.attributes)),
+        "calibration": jsonable(dict(p.calibration)),
     }
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Plain JSON types (numpy scalars/arrays, tuples, enums...); non-finite floats -> None."""
     if isinstance(obj, dict) or hasattr(obj, "items"):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     if isinstance(obj, float):
         return obj if np.isfinite(obj) else None
     if obj is None or isinstance(obj, (bool, int, str)):

@@ -123,7 +123,7 @@ def test_public_surface_is_pinned() -> None:
 
     assert export.__all__ == ["FORMATS", "export_bids", "export_csv"]
     assert export_csv.__all__ == [
-        "export_csv", "format_seconds", "participant_folders", "session_record"
+        "export_csv", "format_seconds", "jsonable", "participant_folders", "session_record"
     ]  # fmt: skip
     assert export_bids.__all__ == ["BIDS_VERSION", "TASK", "bids_label", "export_bids"]
     assert importing.__all__ == ["POLAR_EPOCH", "import_files", "simulated_session"]
