@@ -244,7 +244,10 @@ def _check_events(motion: Path, m: re.Match[str], duration: float, problems: lis
             except ValueError:
                 problems.append(f"{path.name}:{i}: onset/duration not numbers")
                 continue
-            if dur < 0 or not 0 <= onset <= duration or onset + dur > duration:
+            # BIDS allows negative onsets (a marker before the first sample); what the data
+            # shows -- episodes, co-leans -- must lie within the recording.
+            inside = onset >= 0 and onset + dur <= duration
+            if dur < 0 or (rec.get("trial_type") != "marker" and not inside):
                 problems.append(f"{path.name}:{i}: event {onset}+{dur} s outside the recording")
             if "trial_type" in rec and rec["trial_type"] not in levels:
                 problems.append(f"{path.name}:{i}: trial_type {rec['trial_type']!r} undescribed")
@@ -530,7 +533,9 @@ def empty_cell(root: Path) -> None:
 @_breakage("outside the recording")
 def late_event(root: Path) -> None:
     path = root / "sub-p1" / "motion" / "sub-p1_task-conversation_events.tsv"
-    _edit(path, lambda t: t + "\t".join(["9999.0", "0", "marker", *["n/a"] * 6, "late"]) + "\n")
+    row = ["9999.0", "5", "lean_forward", "forward", "20", "20", "n/a", "n/a", "false",
+           *["n/a"] * 4]  # fmt: skip
+    _edit(path, lambda t: t + "\t".join(row) + "\n")
 
 
 @_breakage("subject label must be alphanumeric")
