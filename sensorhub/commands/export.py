@@ -2,7 +2,7 @@
 
 Where the session comes from (one of):
 
-* a recording (default): ``SESSION`` is its id (or unique prefix) in the ``--db`` database,
+* a recording (default): ``SESSION`` is its id in the ``--db`` database,
   loaded by :func:`sensorhub.store.load.load_session`, which replays the stored raw frames
   through the live pipeline;
 * ``--from-files PATH...``: existing acceleration files (the layouts ``sensorhub detect``
