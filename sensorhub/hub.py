@@ -123,6 +123,8 @@ class Hub:
         stage.command_sinks.append(self._on_command)
         #: Every published event also goes here (the recorder, replay's output...).
         self.event_sinks: list[Callable[[Any], None]] = []
+        #: Each participant's pipeline output (events and the detector's grid), for loaders.
+        self.output_sinks: list[Callable[[str, PipelineOutput], None]] = []
         self._markers: list[ev.Marker] = []
         self._ticker: asyncio.Task[None] | None = None
         self.pipeline_errors = 0
@@ -181,6 +183,8 @@ class Hub:
         self._publish_output(participant.id, output)
 
     def _publish_output(self, pid: str, output: PipelineOutput) -> None:
+        for sink in self.output_sinks:
+            sink(pid, output)
         for event in output.events:
             self.publish(event)
         for dyad in self.dyads:

@@ -129,3 +129,18 @@ def test_sessions_lists_the_recording(recorded: Path) -> None:
     assert [p["id"] for p in row["participants"]] == ["p1", "p2"]
     assert row["duration_s"] > 30
     assert row["frames"] > 100
+
+
+def test_load_session_gives_the_model_exports_and_analyses_read(recorded: Path) -> None:
+    from sensorhub.store.load import load_session
+
+    data = load_session(recorded, "latest")
+    assert [p.id for p in data.participants] == ["p1", "p2"]
+    assert data.dyads == (("p1", "p2"),)
+    assert [m.label for m in data.markers] == ["question 1"]
+    for p in data.participants:
+        assert p.t_ns.size > 30 * 190  # ~40 s at 200 Hz
+        assert p.acc_g.shape == (p.t_ns.size, 3)
+        assert p.sample_rate_hz == pytest.approx(200, rel=0.02)
+        assert p.angles.t_ns.size == p.angles.forward.size > 30 * 45
+    assert data.meta.ended_cleanly
