@@ -36,6 +36,7 @@ let windowS = 120;
 let dirty = true;
 let lastRender = 0;
 let renders = 0;
+let renderMs = 0; // duration of the last render, for the debug hook
 const sent = { add_marker: 0, calibrate: 0 };
 
 const connection = new Connection(websocketUrl(), { onMessage, onState });
@@ -136,6 +137,7 @@ function syncPanels() {
 }
 
 function render() {
+  const started = performance.now();
   syncPanels();
   // Until a full window has passed, show [0, window] rather than negative session times.
   const xMax = Number.isFinite(model.now) ? Math.max(model.now, windowS) : windowS;
@@ -147,6 +149,7 @@ function render() {
   $('session-clock').textContent = fmtClock(model.now);
   if (connection.state === 'waiting') setConnText('waiting', lastConnInfo);
   renders += 1;
+  renderMs = performance.now() - started;
 }
 
 function frame(ts) {
@@ -203,6 +206,7 @@ function snapshot() {
     now: Number.isFinite(model.now) ? model.now : null,
     windowS,
     renders,
+    renderMs: Math.round(renderMs * 100) / 100,
     traces,
     episodes: { stored: model.episodes.length, capacity: model.episodes.capacity },
     coleans: { stored: model.coleans.length, capacity: model.coleans.capacity },
@@ -210,7 +214,7 @@ function snapshot() {
     timelineItems: timeline.itemCount,
     sensors: model.sensors.size,
     sent: { ...sent },
-    stats: { ...model.stats },
+    stats: { ...model.stats, badFrames: connection.badFrames, handlerErrors: connection.handlerErrors },
   };
 }
 

@@ -38,6 +38,7 @@ export class Connection {
     this.retryTimer = null;
     this.retryAt = 0;
     this.badFrames = 0;
+    this.handlerErrors = 0;
   }
 
   start() {
@@ -86,7 +87,14 @@ export class Connection {
         this.badFrames += 1; // not JSON: ignore it, the stream goes on
         return;
       }
-      if (msg && typeof msg === 'object' && typeof msg.type === 'string') this.onMessage(msg);
+      if (!msg || typeof msg !== 'object' || typeof msg.type !== 'string') return;
+      try {
+        this.onMessage(msg);
+      } catch (err) {
+        // A message the page cannot handle must not stop the stream; say so in the console.
+        this.handlerErrors += 1;
+        console.error('sensorhub: could not handle', msg.type, err);
+      }
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
