@@ -68,7 +68,7 @@ _STYLE: dict[Any, Any] = {
     "legend.fontsize": 7.5,
     "legend.frameon": False,
     "savefig.dpi": 200,
-    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.05,
     "figure.dpi": 100,
 }
 
