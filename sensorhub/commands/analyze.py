@@ -97,7 +97,11 @@ def _load(args: argparse.Namespace) -> list[SessionData]:
                 "try --from-sim SEEDS for a demo"
             ) from exc
 
-        sessions += [load_session(args.db, sid) for sid in args.sessions]
+        from tqdm import tqdm
+
+        show = not args.no_progress and sys.stderr.isatty() and len(args.sessions) > 1
+        ids = tqdm(args.sessions, desc="load", unit="session", file=sys.stderr, disable=not show)
+        sessions += [load_session(args.db, sid) for sid in ids]
     return sessions
 
 
