@@ -28,6 +28,7 @@ from sensorhub.events import (
     Marker,
     SensorStatus,
 )
+from sensorhub.server.messages import Ack
 
 from .conftest import PageErrors, serve
 from .scripted_hub import ScriptedHub, angle_stream
@@ -188,6 +189,17 @@ async def test_marker_and_calibration_buttons_send_messages(
     await expect(p2.locator("button.calib-reset")).to_have_text("Sure?")
     await p2.locator("button.calib-reset").click()
     await scripted.wait_until(lambda: Calibrate("p2", "reset") in scripted.received)
+    # The hub's answers (acks) are put in words; a reset shows the calibration now in use.
+    await scripted.broadcast(
+        [
+            Ack("calibrate", {"participant": "p2", "step": "upright", "capturing_s": 3.0}),
+            Ack("calibrate", {"participant": "p2", "calibration": {"method": "mounting"}}),
+        ]
+    )
+    await expect(
+        pg.locator(".notice-info").filter(has_text="sit upright and still for 3")
+    ).to_have_count(1)
+    await expect(p2.locator(".trace-cal")).to_have_text("calibration: mounting")
     calibrations = [m for m in scripted.received if isinstance(m, Calibrate)]
     assert calibrations == [
         Calibrate("p2", "upright"),

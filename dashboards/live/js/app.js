@@ -60,7 +60,7 @@ function onMessage(msg) {
   } else if (what === 'error') {
     const code = msg.code ? `${msg.code}: ` : '';
     notices.show(`${code}${msg.message ?? 'error from the hub'}`, 'error');
-  } else if (msg.type === 'ack') {
+  } else if (what === 'ack') {
     onAck(msg);
   }
   dirty = true;

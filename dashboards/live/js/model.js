@@ -119,6 +119,8 @@ export class SessionModel {
         return 'marker';
       case 'error':
         return 'error';
+      case 'ack': // answers to this page's requests: the app shows them, the model keeps nothing
+        return 'ack';
       default:
         this.stats.unknown += 1; // a newer server: ignore what we do not know
         return null;
