@@ -224,6 +224,7 @@ async def test_reconnects_after_the_hub_drops_the_socket(
     await wait_js(pg, "s.traces.p1?.points === 100 && s.traces.p2?.points === 100")
 
     await scripted.drop_clients()
+    await expect(pg.locator(".notice-error")).to_contain_text("hub restarting")
     await scripted.wait_until(lambda: scripted.connects >= 2 and len(scripted.clients) == 1)
     await wait_js(pg, "s.opens === 2 && s.connection === 'open'")
     await expect(pg.locator("#conn-text")).to_have_text("Live", timeout=TIMEOUT_MS)

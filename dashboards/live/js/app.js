@@ -107,6 +107,9 @@ function setConnText(state = connection.state, info = {}) {
 let lastConnInfo = {};
 function onState(state, info) {
   lastConnInfo = info;
+  if (state === 'waiting' && info.hubReason) {
+    notices.show(`Hub closed the connection: ${info.hubReason}`, 'error');
+  }
   setConnText(state, info);
 }
 
@@ -214,7 +217,11 @@ function snapshot() {
     timelineItems: timeline.itemCount,
     sensors: model.sensors.size,
     sent: { ...sent },
-    stats: { ...model.stats, badFrames: connection.badFrames, handlerErrors: connection.handlerErrors },
+    stats: {
+      ...model.stats,
+      badFrames: connection.badFrames,
+      handlerErrors: connection.handlerErrors,
+    },
   };
 }
 

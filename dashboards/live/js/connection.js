@@ -25,7 +25,9 @@ export function websocketUrl(loc = window.location) {
 export class Connection {
   /**
    * @param {string} url
-   * @param {{onMessage: (msg: object) => void, onState: (state: string, info: object) => void}} handlers
+   * @param {object} handlers
+   * @param {(msg: object) => void} handlers.onMessage every decoded message
+   * @param {(state: string, info: object) => void} handlers.onState every state change
    */
   constructor(url, { onMessage, onState }) {
     this.url = url;
@@ -100,18 +102,19 @@ export class Connection {
       if (this.ws !== ws) return;
       this.ws = null;
       const why = ev.reason || (ev.code === 1006 ? 'connection lost' : `closed (${ev.code})`);
-      this.scheduleRetry(why);
+      // The hub names its reason on a deliberate close (shutdown, client too slow, flooding).
+      this.scheduleRetry(why, ev.reason || '');
     };
     // onerror is always followed by onclose, which does the work.
     ws.onerror = () => {};
   }
 
-  scheduleRetry(reason) {
+  scheduleRetry(reason, hubReason = '') {
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * BACKOFF_FACTOR ** this.attempt);
     const delay = base * (1 - BACKOFF_JITTER + 2 * BACKOFF_JITTER * Math.random());
     this.attempt += 1;
     this.retryAt = Date.now() + delay;
-    this.setState('waiting', { reason, delayMs: delay });
+    this.setState('waiting', { reason, hubReason, delayMs: delay });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 

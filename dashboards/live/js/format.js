@@ -4,7 +4,14 @@
  * Participant colours: the Okabe–Ito palette, distinguishable with the common colour-vision
  * deficiencies. Blue and orange first, so a dyad is never a red/green pair.
  */
-export const PARTICIPANT_COLOURS = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00'];
+export const PARTICIPANT_COLOURS = [
+  '#0072B2', // blue
+  '#E69F00', // orange
+  '#009E73', // bluish green
+  '#CC79A7', // reddish purple
+  '#56B4E9', // sky blue
+  '#D55E00', // vermilion
+];
 
 /** Colour for the i-th participant (wraps around). */
 export function participantColour(index) {

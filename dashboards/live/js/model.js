@@ -133,7 +133,8 @@ export class SessionModel {
 
   applyHello(msg) {
     const sameSession = this.session !== null && msg.session === this.session;
-    const rate = Number.isFinite(msg.angle_rate_hz) && msg.angle_rate_hz > 0 ? msg.angle_rate_hz : 10;
+    const announced = msg.angle_rate_hz;
+    const rate = Number.isFinite(announced) && announced > 0 ? announced : 10;
     if (!sameSession || rate !== this.rateHz) this.reset();
     this.session = msg.session;
     this.replay = Boolean(msg.replay);

@@ -77,7 +77,8 @@ export class SensorCards {
       if (!s) continue;
       const state = s.state ?? 'unknown';
       const silent = Number.isFinite(s.t) && this.model.now - s.t > STATUS_SILENT_S;
-      parts.card.className = `sensor-card st-${STATE_CLASS[state] ?? 'off'}${silent ? ' silent' : ''}`;
+      const group = STATE_CLASS[state] ?? 'off';
+      parts.card.className = `sensor-card st-${group}${silent ? ' silent' : ''}`;
       parts.name.textContent = s.participant ?? 'unassigned';
       parts.sub.textContent = `${s.kind ?? 'sensor'} · ${id}`;
       parts.sub.title = id;
@@ -85,7 +86,8 @@ export class SensorCards {
       parts.state.textContent = silent ? `${state}, no news ${age} s` : state;
       const batt = Number.isFinite(s.battery_pct) ? `${s.battery_pct} %` : '–';
       parts.battery.textContent = batt;
-      parts.battery.classList.toggle('low', Number.isFinite(s.battery_pct) && s.battery_pct <= BATTERY_LOW_PCT);
+      const low = Number.isFinite(s.battery_pct) && s.battery_pct <= BATTERY_LOW_PCT;
+      parts.battery.classList.toggle('low', low);
       parts.rate.textContent = Number.isFinite(s.rate_hz) ? `${fmtNum(s.rate_hz, 1)} Hz` : '–';
       parts.gaps.textContent = String(s.gaps ?? 0);
       parts.gaps.title = `${s.missing_samples ?? 0} samples missing`;
@@ -110,15 +112,19 @@ export class MarkerList {
 
   render() {
     // Markers only ever append (or the session resets): re-render when the newest changed.
-    const newest = this.model.markers.length ? this.model.markers.at(this.model.markers.length - 1) : null;
-    const key = `${this.model.markers.length}:${newest ? newest.t : ''}:${this.model.session}`;
+    const count = this.model.markers.length;
+    const newest = count ? this.model.markers.at(count - 1) : null;
+    const key = `${count}:${newest ? newest.t : ''}:${this.model.session}`;
     if (key === this.shown) return;
     this.shown = key;
     const items = [...this.model.markers].reverse();
     this.root.replaceChildren(
       ...items.map((m) => {
         const li = el('li', 'marker');
-        li.append(el('span', 'marker-t', fmtClock(m.t)), el('span', 'marker-label', m.label || '(no label)'));
+        li.append(
+          el('span', 'marker-t', fmtClock(m.t)),
+          el('span', 'marker-label', m.label || '(no label)'),
+        );
         if (m.source) li.append(el('span', 'marker-src', m.source));
         return li;
       }),

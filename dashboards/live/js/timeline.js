@@ -60,7 +60,8 @@ export class Timeline {
       if (last) {
         const lag = Number.isFinite(last.lag_s) ? ` by ${last.lag_s.toFixed(1)} s` : '';
         const who = last.leader ? `${last.leader} led${lag}` : 'together';
-        parts.push(`${last.end === null ? 'co-leaning now' : 'last co-lean'} ${fmtClock(last.start)}: ${who}`);
+        const when = last.end === null ? 'co-leaning now' : 'last co-lean';
+        parts.push(`${when} ${fmtClock(last.start)}: ${who}`);
       } else {
         parts.push('no co-lean yet');
       }
@@ -93,7 +94,8 @@ export class Timeline {
       const b = Math.min(100, pct(t1));
       return { left: `${a}%`, width: `${Math.max(0.3, b - a)}%` };
     };
-    const fills = new Map([...this.tracks.keys()].map((k) => [k, document.createDocumentFragment()]));
+    const fills = new Map();
+    for (const key of this.tracks.keys()) fills.set(key, document.createDocumentFragment());
     let count = 0;
 
     // Co-lean periods: a band in the dyad row and a soft highlight behind both partners.
@@ -102,7 +104,8 @@ export class Timeline {
       if (!pos) continue;
       const lead = c.leader ? `${c.leader} led` : 'together';
       const lag = Number.isFinite(c.lag_s) ? ` by ${c.lag_s.toFixed(1)} s` : '';
-      const title = `Co-lean ${c.pair.join(' + ')} ${fmtClock(c.start)}–${c.end === null ? 'now' : fmtClock(c.end)}: ${lead}${lag}`;
+      const until = c.end === null ? 'now' : fmtClock(c.end);
+      const title = `Co-lean ${c.pair.join(' + ')} ${fmtClock(c.start)}–${until}: ${lead}${lag}`;
       const band = el('div', `tl-colean${c.end === null ? ' open' : ''}`);
       band.textContent = c.leader ? `${c.leader} led` : '';
       band.title = title;
@@ -122,9 +125,11 @@ export class Timeline {
       if (!pos || !fill) continue;
       const bar = el('div', `tl-ep tl-${ep.direction}${ep.end === null ? ' open' : ''}`);
       bar.dataset.level = ep.level;
-      const peak = ep.peak_deg === null ? '' : `, peak ${fmtDeg(ep.peak_deg)}, mean ${fmtDeg(ep.mean_deg)}`;
+      const peak =
+        ep.peak_deg === null ? '' : `, peak ${fmtDeg(ep.peak_deg)}, mean ${fmtDeg(ep.mean_deg)}`;
       const end = ep.end === null ? 'ongoing' : fmtClock(ep.end);
-      bar.title = `${ep.participant}: ${ep.level} ${fmtClock(ep.onset)}–${end}${peak}${ep.truncated ? ' (cut by a data gap)' : ''}`;
+      const cut = ep.truncated ? ' (cut by a data gap)' : '';
+      bar.title = `${ep.participant}: ${ep.level} ${fmtClock(ep.onset)}–${end}${peak}${cut}`;
       Object.assign(bar.style, pos);
       fill.append(bar);
       count += 1;

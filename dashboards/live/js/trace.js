@@ -22,7 +22,10 @@ const LEVEL_STYLE = {
 export class TracePanel {
   /**
    * @param {object} part participant state from the model
-   * @param {{send: (msg: object) => boolean, notify: (text: string, kind?: string) => void}} actions
+   * @param {object} model the SessionModel (episodes, markers, latest time)
+   * @param {object} actions
+   * @param {(msg: object) => boolean} actions.send send a client message; false if offline
+   * @param {(text: string, kind?: string) => void} actions.notify show a notice
    */
   constructor(part, model, actions) {
     this.part = part;
@@ -232,7 +235,10 @@ export class TracePanel {
     plot.batch(() => {
       plot.setData([xs, ys], false);
       plot.setScale('x', { min: this.xMin, max: this.xMax });
-      plot.setScale('y', { min: Number.isFinite(lo) ? lo : Y_MIN_DEG, max: Number.isFinite(hi) ? hi : Y_MAX_DEG });
+      plot.setScale('y', {
+        min: Number.isFinite(lo) ? lo : Y_MIN_DEG,
+        max: Number.isFinite(hi) ? hi : Y_MAX_DEG,
+      });
     });
     this.drawnPoints = xs.length;
     this.renders += 1;
