@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "analysis.json and PNG figures under DIR/figures."
         ),
     )
-    p.add_argument("sessions", nargs="*", metavar="SESSION", help="session ids in the database")
+    p.add_argument(
+        "sessions", nargs="*", metavar="SESSION", help="session ids in the database (or latest)"
+    )
     p.add_argument(
         "--db",
         type=Path,
@@ -85,23 +87,17 @@ def _load(args: argparse.Namespace) -> list[SessionData]:
 
         sessions += simulated_sessions(args.from_sim, duration_s=args.sim_duration)
     if args.sessions:
-        # The store's loader replays each recording through the live pipeline; imported
-        # here so this command (and --from-sim) works without it.
-        try:
-            from sensorhub.store.load import (  # type: ignore[import-not-found,unused-ignore]
-                load_session,
-            )
-        except ImportError as exc:
-            raise ConfigError(
-                "loading recorded sessions is not available in this build; "
-                "try --from-sim SEEDS for a demo"
-            ) from exc
-
+        # Imported here: the loader pulls in the hub and replay machinery, which --from-sim
+        # and --help do not need. It replays each recording through the live pipeline.
         from tqdm import tqdm
 
+        from sensorhub.store.load import load_session
+        from sensorhub.store.sqlite import default_db_path
+
+        db = args.db or default_db_path()
         show = not args.no_progress and sys.stderr.isatty() and len(args.sessions) > 1
         ids = tqdm(args.sessions, desc="load", unit="session", file=sys.stderr, disable=not show)
-        sessions += [load_session(args.db, sid) for sid in ids]
+        sessions += [load_session(db, sid) for sid in ids]
     return sessions
 
 

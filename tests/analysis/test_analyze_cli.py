@@ -69,6 +69,12 @@ def test_session_ids_are_loaded_through_the_store(
     assert calls == [(db, "s7"), (db, "s8")]
     rows = json.loads((tmp_path / "o" / "dyads.json").read_text())
     assert [r["session"] for r in rows] == ["sim7", "sim8"]
+    # without --db: the database serve records into
+    default = tmp_path / "default.sqlite"
+    monkeypatch.setattr("sensorhub.store.sqlite.default_db_path", lambda: default)
+    argv = ["analyze", "s9", "--out", str(tmp_path / "o2"), "--no-figures"]
+    assert main(argv) == 0
+    assert calls[-1] == (default, "s9")
 
 
 def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
