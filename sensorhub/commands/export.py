@@ -22,13 +22,12 @@ instructions). The command prints the output folder and the number of files writ
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 from sensorhub.config import CalibrationConfig
-from sensorhub.errors import ConfigError, SensorhubError
+from sensorhub.errors import ConfigError
 from sensorhub.store.model import SessionData
 
 __all__ = ["load_source", "register"]
@@ -91,22 +90,11 @@ def load_source(args: argparse.Namespace) -> SessionData:
 
 
 def _load_recorded(db: str | None, session: str) -> SessionData:
-    """Lazy: the recording store is optional for the other sources."""
-    if db is None:
-        sqlite = importlib.import_module("sensorhub.store.sqlite")
-        default = getattr(sqlite, "default_db_path", None)
-        if default is None:
-            raise ConfigError("give --db PATH (or --from-sim SEED / --from-files PATH...)")
-        db = str(default())
-    try:
-        load: Any = importlib.import_module("sensorhub.store.load")
-    except ModuleNotFoundError as exc:
-        raise SensorhubError(
-            "loading recorded sessions is not available in this build; "
-            "use --from-files or --from-sim"
-        ) from exc
-    data: SessionData = load.load_session(Path(db), session)
-    return data
+    """Replay a recorded session into the session model (the store's default unless --db)."""
+    from sensorhub.store.load import load_session  # imports the replay machinery: only here
+    from sensorhub.store.sqlite import default_db_path
+
+    return load_session(Path(db) if db else default_db_path(), session)
 
 
 def _bids_meta(path: str) -> dict[str, Any]:

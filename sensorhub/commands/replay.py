@@ -18,12 +18,12 @@ from typing import Any
 
 from sensorhub import events as ev
 from sensorhub.bus import EventBus
-from sensorhub.commands.serve import default_db_path
 from sensorhub.errors import ConfigError
 from sensorhub.hub import Hub
 from sensorhub.server.app import create_app, run_server
 from sensorhub.server.settings import ServerSettings
 from sensorhub.sources.replay import ReplayResult, replay_session
+from sensorhub.store.sqlite import default_db_path
 
 __all__ = ["register"]
 

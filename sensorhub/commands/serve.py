@@ -19,8 +19,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import platformdirs
-
 from sensorhub import __version__
 from sensorhub.bus import EventBus
 from sensorhub.commands.scan import add_virtual_arguments
@@ -32,7 +30,7 @@ from sensorhub.server.settings import ServerSettings
 from sensorhub.sources.base import SensorKind
 from sensorhub.sources.environment import open_environment
 from sensorhub.sources.live import LiveSensors, monotonic_session_clock
-from sensorhub.store.sqlite import Recorder
+from sensorhub.store.sqlite import Recorder, default_db_path
 
 __all__ = ["register"]
 
@@ -98,11 +96,6 @@ async def _serve(args: argparse.Namespace) -> int:
                 print("sensorhub: stopping: sensor streams first, then clients", flush=True)
                 await hub.close()
     return 0
-
-
-def default_db_path() -> Path:
-    """Where sessions are recorded unless ``--db`` says otherwise (the user's data folder)."""
-    return Path(platformdirs.user_data_dir("sensorhub")) / "sessions.sqlite"
 
 
 def new_session_id() -> str:

@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sensorhub.commands.serve import default_db_path
-from sensorhub.store.sqlite import connect, list_sessions, recover_abnormal
+from sensorhub.store.sqlite import connect, default_db_path, list_sessions, recover_abnormal
 
 __all__ = ["register"]
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from sensorhub.errors import ConfigError, SensorhubError
 from sensorhub.sources.base import Command, Item, LinkState, LinkStatus, RawFrame, SensorKind
 
@@ -44,6 +46,7 @@ __all__ = [
     "SessionRow",
     "StoreError",
     "connect",
+    "default_db_path",
     "iter_items",
     "list_sessions",
     "recover_abnormal",
@@ -125,6 +128,11 @@ class SessionRow:
     participants: list[dict[str, Any]]
     episodes: int
     frames: int
+
+
+def default_db_path() -> Path:
+    """Where sessions are recorded unless ``--db`` says otherwise (the user's data folder)."""
+    return Path(platformdirs.user_data_dir("sensorhub")) / "sessions.sqlite"
 
 
 def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:

@@ -578,7 +578,7 @@ def _validator() -> list[str]:
     try:
         import bids_validator_deno  # noqa: F401
     except ImportError:
-        pytest.skip("bids-validator-deno not installed (pip install 'bids-validator-deno>=3')")
+        pytest.fail("bids-validator-deno is missing: it is in the test extra (make test)")
     return [sys.executable, "-c", "from bids_validator_deno import cli; cli()"]
 
 

@@ -117,20 +117,15 @@ def test_bids_session_label_must_have_letters(
     assert not any(tmp_path.iterdir())  # refused before writing anything
 
 
-def test_no_source_and_no_db(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_an_unknown_session_in_a_real_store_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # a store without a default database path: the command asks for --db
-    monkeypatch.setitem(sys.modules, "sensorhub.store.sqlite", types.ModuleType("sqlite"))
-    code = main(["export", "s", "--format", "csv", "--out", str(tmp_path)])
-    assert code == 1
-    assert "give --db PATH" in capsys.readouterr().err
+    from sensorhub.store.sqlite import connect
 
-
-def test_without_store_load_the_other_sources_still_work(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "sensorhub.store.load", None)  # import fails
-    code = main(["export", "s", "--format", "csv", "--out", str(tmp_path), "--db", "x.db"])
+    db = tmp_path / "sessions.sqlite"
+    connect(db).close()
+    code = main(
+        ["export", "nope", "--format", "csv", "--out", str(tmp_path / "o"), "--db", str(db)]
+    )
     assert code == 1
-    assert "use --from-files or --from-sim" in capsys.readouterr().err
+    assert "no session matches 'nope'" in capsys.readouterr().err

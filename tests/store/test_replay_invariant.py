@@ -144,3 +144,19 @@ def test_load_session_gives_the_model_exports_and_analyses_read(recorded: Path) 
         assert p.sample_rate_hz == pytest.approx(200, rel=0.02)
         assert p.angles.t_ns.size == p.angles.forward.size > 30 * 45
     assert data.meta.ended_cleanly
+
+
+@pytest.mark.parametrize("fmt", ["csv", "bids"])
+def test_a_recording_exports(recorded: Path, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / fmt
+    subprocess.run(
+        [sys.executable, "-m", "sensorhub.cli", "export", "latest", "--db", str(recorded),
+         "--format", fmt, "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    if fmt == "csv":
+        assert (out / "p1" / "samples.csv").stat().st_size > 100_000
+        assert "question 1" in (out / "markers.csv").read_text()
+    else:
+        assert sorted(p.name for p in out.glob("sub-*")) == ["sub-p1", "sub-p2"]
+        assert (out / "participants.tsv").is_file()
