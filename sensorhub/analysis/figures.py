@@ -361,7 +361,8 @@ def plot_lag_map(lag_map: LagMap, path: Path, *, a: str, b: str, title: str = ""
             ok = np.any(np.isfinite(m.r), axis=1)
             peak = np.full(m.t_s.size, np.nan)
             peak[ok] = m.lag_s[np.nanargmax(m.r[ok], axis=1)]
-            ax.plot(m.t_s / scale, peak, ".", color="k", ms=2.2, label="peak r per window")
+            ms = 2.2 if m.t_s.size <= 200 else 1.4
+            ax.plot(m.t_s / scale, peak, ".", color="k", ms=ms, label="peak r per window")
             ax.legend(
                 loc="upper right",
                 handletextpad=0.2,

@@ -200,13 +200,19 @@ def _dyad_figures(
         title=f"{name} · dyad {a_id}\u2013{b_id}",
     )
     lag_map = plot_lag_map(
-        lag_time_map(a, b, cfg),
+        lag_time_map(a, b, cfg, step_s=_map_step_s(s.meta.duration_s)),
         fig_dir / f"{stem}_lagmap.png",
         a=a_id,
         b=b_id,
         title=f"{name} · {a_id}\u2013{b_id}: windowed lagged correlation of the forward angle",
     )
     return [timeline, lag_map]
+
+
+def _map_step_s(duration_s: float) -> float:
+    """Lag-map step: 2 s, coarser for long sessions so the map keeps ~300 columns (a page
+    width at print resolution; finer steps only add overlapping peak dots)."""
+    return max(2.0, float(round(duration_s / 300.0)))
 
 
 # --- groups ----------------------------------------------------------------------------------
