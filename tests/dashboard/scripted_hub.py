@@ -18,7 +18,7 @@ import numpy as np
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from sensorhub.errors import DecodeError
-from sensorhub.events import CLIENT_MESSAGES, Angle, Hello, from_json, to_json
+from sensorhub.events import CLIENT_MESSAGES, Angle, Hello, Marker, from_json, to_json
 
 DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "live"
 
@@ -34,6 +34,8 @@ class ScriptedHub:
         self.received: list[Any] = []
         #: Client messages that did not decode: a dashboard bug.
         self.invalid: list[str] = []
+        #: What ``GET /api/markers`` answers (markers set before the page connected).
+        self.markers: list[Marker] = []
         self._changed = asyncio.Condition()
 
     async def handle_ws(self, request: web.Request) -> web.WebSocketResponse:
@@ -62,6 +64,9 @@ class ScriptedHub:
                     self.clients.remove(ws)
                 self._changed.notify_all()
         return ws
+
+    async def handle_markers(self, _request: web.Request) -> web.Response:
+        return web.json_response({"markers": [to_json(m) for m in self.markers]})
 
     async def broadcast(self, events: Iterable[Any]) -> int:
         """Send events to every connected page, in order; returns how many were sent."""
@@ -97,6 +102,7 @@ def make_app(hub: ScriptedHub) -> web.Application:
     # cleanup waits out its timeout for every page still connected.
     app.on_shutdown.append(close_sockets)
     app.router.add_get("/ws", hub.handle_ws)
+    app.router.add_get("/api/markers", hub.handle_markers)
     app.router.add_get("/", index)
     app.router.add_static("/", DASHBOARD_DIR)
     return app

@@ -162,6 +162,7 @@ async def test_marker_and_calibration_buttons_send_messages(
 ) -> None:
     pg, errors = page
     scripted, url = hub
+    scripted.markers = [Marker(1.5, "before the page", "api")]  # from GET /api/markers
     await open_dashboard(pg, scripted, url)
     await scripted.broadcast(angle_stream("p1", 0, 5) + angle_stream("p2", 0, 5))
 
@@ -175,10 +176,11 @@ async def test_marker_and_calibration_buttons_send_messages(
         [Marker(4.2, "coffee break", "dashboard"), Marker(4.9, "", "dashboard")]
     )
     items = pg.locator("#markers li")
-    await expect(items).to_have_count(2, timeout=TIMEOUT_MS)
+    await expect(items).to_have_count(3, timeout=TIMEOUT_MS)
     await expect(items.nth(0)).to_contain_text("(no label)")
     await expect(items.nth(1)).to_contain_text("0:04")
     await expect(items.nth(1)).to_contain_text("coffee break")
+    await expect(items.nth(2)).to_contain_text("before the page")
 
     p2 = pg.locator('[data-participant="p2"]')
     await p2.locator("button.calib-upright").click()

@@ -8,7 +8,7 @@
  * connection state) for tests and for a curious person at the console.
  */
 
-import { Connection, websocketUrl } from './connection.js';
+import { Connection, pageToken, websocketUrl } from './connection.js';
 import { fmtClock } from './format.js';
 import { SessionModel } from './model.js';
 import { MarkerList, Notices, SensorCards } from './panels.js';
@@ -54,6 +54,7 @@ function onMessage(msg) {
   const what = model.apply(msg);
   if (what === 'hello') {
     connection.markHealthy();
+    loadMarkers(model.session);
     $('session-id').textContent = model.session ?? '—';
     $('replay-badge').hidden = !model.replay;
     setConnText();
@@ -64,6 +65,27 @@ function onMessage(msg) {
     onAck(msg);
   }
   dirty = true;
+}
+
+/**
+ * Markers set before this page connected (a reload mid-session must not lose them), from the
+ * hub's REST API. Best effort: without it the list still fills from live marker events.
+ */
+async function loadMarkers(session) {
+  const token = pageToken();
+  try {
+    const res = await fetch('/api/markers', {
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+      cache: 'no-store',
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const body = await res.json();
+    if (model.session !== session || !Array.isArray(body.markers)) return;
+    model.mergeMarkers(body.markers);
+    dirty = true;
+  } catch (err) {
+    console.warn('sensorhub: could not load earlier markers:', err);
+  }
 }
 
 /** The hub accepted a request: confirm it in words a lab assistant can act on. */

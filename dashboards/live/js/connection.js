@@ -14,10 +14,15 @@ const BACKOFF_FACTOR = 2;
 /** +-20 % jitter so several open dashboards do not reconnect in lockstep. */
 const BACKOFF_JITTER = 0.2;
 
+/** The page's ?token= (needed when the hub listens beyond loopback), or null. */
+export function pageToken(loc = window.location) {
+  return new URLSearchParams(loc.search).get('token');
+}
+
 /** The websocket URL on this page's origin, carrying the page's ?token= if it has one. */
 export function websocketUrl(loc = window.location) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
-  const token = new URLSearchParams(loc.search).get('token');
+  const token = pageToken(loc);
   const query = token ? `?token=${encodeURIComponent(token)}` : '';
   return `${scheme}//${loc.host}/ws${query}`;
 }

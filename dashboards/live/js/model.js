@@ -114,7 +114,7 @@ export class SessionModel {
         this.applyStatus(msg);
         return 'status';
       case 'marker':
-        this.markers.push({ t: msg.t, label: String(msg.label ?? ''), source: msg.source ?? '' });
+        this.mergeMarkers([msg]);
         this.advance(msg.t);
         return 'marker';
       case 'error':
@@ -266,6 +266,28 @@ export class SessionModel {
   /** The open episode of a participant (any level), or undefined. */
   openEpisode(pid) {
     return this.episodes.findLast((e) => e.participant === pid && e.end === null);
+  }
+
+  /**
+   * Add markers, from the live stream or from GET /api/markers (which may overlap it and
+   * arrive late): deduplicated, in time order, the newest `capacity` kept.
+   */
+  mergeMarkers(list) {
+    const key = (m) => `${m.t}|${m.label}`;
+    const known = new Set([...this.markers].map(key));
+    const fresh = list
+      .filter((m) => m && Number.isFinite(m.t))
+      .map((m) => ({ t: m.t, label: String(m.label ?? ''), source: String(m.source ?? '') }))
+      .filter((m) => !known.has(key(m)));
+    if (fresh.length === 0) return;
+    const last = this.markers.length ? this.markers.at(this.markers.length - 1).t : -Infinity;
+    if (fresh.length === 1 && fresh[0].t >= last) {
+      this.markers.push(fresh[0]); // the common case: a new live marker
+      return;
+    }
+    const all = [...this.markers, ...fresh].sort((a, b) => a.t - b.t);
+    this.markers.clear();
+    for (const m of all.slice(-this.markers.capacity)) this.markers.push(m);
   }
 
   applyDyad(msg) {
