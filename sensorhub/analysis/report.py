@@ -6,6 +6,7 @@ Output layout (``out_dir``)::
     dyads.csv / .json          one row per dyad per session (dyads.py)
     groups.csv                 with group_by: per group, n/mean/SD/median/IQR of key metrics
     analysis.json              provenance: software, sessions, thresholds, dyad parameters
+    report.md                  key numbers, figures with captions, warnings (summary.py)
     figures/<session>_<participant>_trace.png
     figures/<session>_<a>-<b>_timeline.png, ..._lagmap.png
     figures/groups_<attribute>.png
@@ -44,6 +45,7 @@ from sensorhub.analysis.metrics import (
     participant_metrics,
     primary_levels,
 )
+from sensorhub.analysis.summary import write_summary
 from sensorhub.dsp.dyad import DyadConfig, OnsetFollowed
 from sensorhub.errors import ConfigError
 from sensorhub.store.model import SessionData
@@ -173,6 +175,9 @@ def analyze_sessions(
             bar.update()
     files = _write_tables(out, p_rows, d_rows, groups, attrs, group_by)
     files.append(_write_provenance(out, sessions, group_by, dyad_config or DyadConfig()))
+    files.append(
+        write_summary(out / "report.md", sessions, p_rows, d_rows, groups, group_by, figs, warnings)
+    )
     return AnalysisResult(out, p_rows, d_rows, groups, files, figs, warnings)
 
 

@@ -30,6 +30,7 @@ def test_from_sim_writes_the_expected_files(
         "dyads.json",
         "groups.csv",
         "analysis.json",
+        "report.md",
     }
     figures = sorted(p.name for p in (out / "figures").iterdir())
     assert figures == [

@@ -181,3 +181,15 @@ def test_dyad_p_values_do_not_depend_on_the_other_sessions(
     alone = analyze_sessions(sim_sessions[1:2], tmp_path, progress=False, figures=False,
                              dyad_config=cfg)  # fmt: skip
     assert repr(alone.dyads[0]) == repr(result.dyads[1])  # repr: NaN fields compare equal
+
+
+def test_report_md_summarises_and_links_every_figure(analysed: tuple) -> None:
+    result, out = analysed
+    text = (out / "report.md").read_text()
+    assert "# Lean analysis: 2 session(s)" in text
+    for fig in result.figures:
+        assert f"]({fig.relative_to(out)})" in text
+    for m in result.participants:
+        assert f"| {m.session} | {m.participant} | {100 * m.fwd_frac_20:.1f} |" in text
+    assert "## Groups by `condition`" in text
+    assert "## Warnings" not in text
