@@ -104,6 +104,9 @@ def analyze_sessions(
     derive from the session and partner ids, so a dyad's p-values do not depend on which
     other sessions are analysed with it.
     """
+    ids = [s.meta.id for s in sessions]
+    if dup := sorted({i for i in ids if ids.count(i) > 1}):
+        raise ConfigError(f"session {', '.join(dup)} given more than once")
     out = Path(out_dir)
     fig_dir = out / "figures"
     out.mkdir(parents=True, exist_ok=True)

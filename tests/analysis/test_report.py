@@ -18,6 +18,7 @@ from sensorhub.analysis.metrics import participant_metrics
 from sensorhub.analysis.report import group_rows
 from sensorhub.dsp.detector import DetectorConfig
 from sensorhub.dsp.dyad import DyadConfig
+from sensorhub.errors import ConfigError
 from sensorhub.store.model import SessionData
 from tests.analysis.conftest import episode, participant, session
 
@@ -193,3 +194,9 @@ def test_report_md_summarises_and_links_every_figure(analysed: tuple) -> None:
         assert f"| {m.session} | {m.participant} | {100 * m.fwd_frac_20:.1f} |" in text
     assert "## Groups by `condition`" in text
     assert "## Warnings" not in text
+
+
+def test_a_session_given_twice_is_an_error(sim_sessions: list[SessionData], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="sim11 given more than once"):
+        analyze_sessions([sim_sessions[0], sim_sessions[0]], tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())
