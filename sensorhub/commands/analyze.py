@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     print(
         f"analysed {len(sessions)} session(s): {len(result.participants)} participant(s), "
-        f"{len(result.dyads)} dyad(s); {len(result.files)} tables and "
+        f"{len(result.dyads)} dyad(s); {len(result.files)} files and "
         f"{len(result.figures)} figures in {result.out_dir}"
     )
     return 0
