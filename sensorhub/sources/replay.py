@@ -17,6 +17,7 @@ where it stopped and why.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Callable
@@ -32,9 +33,9 @@ from sensorhub.sources.live import DecodeStage
 from sensorhub.store.sqlite import (
     SessionRow,
     StoreError,
-    connect,
     find_session,
     iter_items,
+    open_for_reading,
     recover_abnormal,
 )
 
@@ -78,9 +79,12 @@ def open_replay(
     db: str | Path, session: str, *, bus: EventBus | None = None
 ) -> tuple[sqlite3.Connection, SessionRow, Hub, ReplayClock]:
     """Open a recording and build the hub that will replay it (not started yet)."""
-    conn = connect(db, create=False)
-    recover_abnormal(conn)
+    conn, damage = open_for_reading(db)
+    if not damage:
+        recover_abnormal(conn)
     row = find_session(conn, session)
+    if damage:
+        row = dataclasses.replace(row, end_reason=damage)
     config: HubConfig = parse_config(row.config, source=f"session {row.id} config")
     kinds = {p["sensor"]: SensorKind(p["kind"]) for p in row.participants}
     clock = ReplayClock()

@@ -26,8 +26,10 @@ import json
 import logging
 import os
 import queue
+import shutil
 import socket
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +51,7 @@ __all__ = [
     "default_db_path",
     "iter_items",
     "list_sessions",
+    "open_for_reading",
     "recover_abnormal",
 ]
 
@@ -158,6 +161,40 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     return conn
 
 
+def open_for_reading(path: str | Path) -> tuple[sqlite3.Connection, str]:
+    """Open a store to read a recording, even a damaged one; returns (connection, note).
+
+    A file cut short (a full disk, a copy interrupted) is refused by SQLite outright: its
+    header still counts the missing pages. Then a copy is read instead, with the header's page
+    count marked stale so SQLite sizes the database from the file itself; everything before
+    the damage reads normally and a read that reaches it raises, which the replay reports.
+    ``note`` says when that happened ("" otherwise).
+    """
+    try:
+        return connect(path, create=False), ""
+    except StoreError as exc:
+        if not isinstance(exc.__cause__, sqlite3.DatabaseError):
+            raise
+        original = exc
+    p = Path(path)
+    copy = Path(tempfile.mkdtemp(prefix="sensorhub-damaged-")) / p.name
+    shutil.copyfile(p, copy)
+    with open(copy, "r+b") as f:
+        header = bytearray(f.read(100))
+        if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+            raise original
+        counter = int.from_bytes(header[24:28], "big")
+        f.seek(92)  # "version-valid-for": differing from the change counter voids the size
+        f.write(((counter + 1) & 0xFFFFFFFF).to_bytes(4, "big"))
+    try:
+        conn = sqlite3.connect(copy, isolation_level=None, check_same_thread=False)
+        conn.execute("SELECT id FROM sessions LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        raise original from None
+    note = f"{p} is damaged ({original.__cause__}); reading what precedes the damage"
+    return conn, note
+
+
 def _explain(exc: sqlite3.Error) -> str:
     text = str(exc)
     if "readonly" in text or "read-only" in text:
@@ -245,16 +282,13 @@ def list_sessions(conn: sqlite3.Connection) -> list[SessionRow]:
                 (sid,),
             )
         ]
-        episodes = conn.execute(
-            "SELECT COUNT(*) FROM events WHERE session_id=? AND type='episode_end'", (sid,)
-        ).fetchone()[0]
-        frames = conn.execute(
-            "SELECT COUNT(*) FROM items WHERE session_id=? AND kind=0", (sid,)
-        ).fetchone()[0]
+        episodes = _count(
+            conn, "SELECT COUNT(*) FROM events WHERE session_id=? AND type='episode_end'", sid
+        )
+        frames = _count(conn, "SELECT COUNT(*) FROM items WHERE session_id=? AND kind=0", sid)
         duration = row[3]
         if duration is None:
-            last = conn.execute("SELECT MAX(t_ns) FROM items WHERE session_id=?", (sid,))
-            duration = last.fetchone()[0]
+            duration = _count(conn, "SELECT MAX(t_ns) FROM items WHERE session_id=?", sid)
         out.append(
             SessionRow(
                 sid,
@@ -266,11 +300,20 @@ def list_sessions(conn: sqlite3.Connection) -> list[SessionRow]:
                 row[6],
                 json.loads(row[7]),
                 parts,
-                int(episodes),
-                int(frames),
+                episodes if episodes is not None else -1,
+                frames if frames is not None else -1,
             )
         )
     return out
+
+
+def _count(conn: sqlite3.Connection, query: str, sid: str) -> int | None:
+    """An aggregate over a session's rows; None where a damaged file cannot answer."""
+    try:
+        value = conn.execute(query, (sid,)).fetchone()[0]
+    except sqlite3.DatabaseError:
+        return None
+    return None if value is None else int(value)
 
 
 def find_session(conn: sqlite3.Connection, session: str) -> SessionRow:
@@ -289,23 +332,28 @@ def find_session(conn: sqlite3.Connection, session: str) -> SessionRow:
 def iter_items(conn: sqlite3.Connection, session_id: str) -> Iterator[tuple[int, Item]]:
     """The recorded item stream of a session, in arrival order: (seq, item).
 
-    Stops, without raising, at the first row it cannot read: the caller learns where from the
-    last seq it got (a truncated or partly corrupt file replays up to the damage).
+    On a damaged file it yields every row before the damage (rows are then read one at a
+    time from the last good one) and raises :class:`StoreError` saying where it stopped.
     """
-    cursor = conn.execute(
+    query = (
         "SELECT seq, kind, sensor, t_ns, characteristic, payload, info FROM items "
-        "WHERE session_id = ? ORDER BY seq",
-        (session_id,),
+        "WHERE session_id = ? AND seq > ? ORDER BY seq"
     )
+    last = 0
+    batch = 4096
     while True:
         try:
-            rows = cursor.fetchmany(4096)
+            rows = conn.execute(query, (session_id, last)).fetchmany(batch)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"recording damaged after the rows read so far: {exc}") from exc
+            if batch > 1:
+                batch = 1  # close in on the damage row by row
+                continue
+            raise StoreError(f"recording damaged after item {last}: {exc}") from exc
         if not rows:
             return
         for seq, kind, sensor, t_ns, char, payload, info in rows:
             yield seq, _item(kind, sensor, t_ns, char, payload, info)
+            last = seq
 
 
 def _item(
