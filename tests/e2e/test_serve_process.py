@@ -4,58 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.serve_process import ServeProcess, start_serve
 
 
 @pytest.fixture
-def serve_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    db = str(tmp_path / "sessions.sqlite")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sensorhub.cli",
-            "serve",
-            "--virtual",
-            "2",
-            "--port",
-            "0",
-            "--db",
-            db,
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = None
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        match = re.search(r"dashboard on (http://127\.0\.0\.1:\d+/)", line)
-        if match:
-            url = match.group(1)
-            break
-    if url is None:
-        proc.kill()
-        pytest.fail(f"serve did not start: {proc.stderr.read() if proc.stderr else ''}")
+def serve_process(tmp_path: Path) -> Iterator[ServeProcess]:
+    serve = start_serve(tmp_path, "--virtual", "2")
     try:
-        yield proc, url
+        yield serve
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        serve.stop()
 
 
 async def watch(url: str, limit_s: float) -> dict[str, object]:
@@ -79,10 +44,10 @@ async def watch(url: str, limit_s: float) -> dict[str, object]:
 
 
 def test_demo_streams_angles_and_an_episode_then_stops_cleanly_on_sigterm(
-    serve_process: tuple[subprocess.Popen[str], str],
+    serve_process: ServeProcess,
 ) -> None:
-    proc, url = serve_process
-    seen = asyncio.run(watch(url, limit_s=90))
+    proc = serve_process.proc
+    seen = asyncio.run(watch(serve_process.url, limit_s=90))
     hello = seen["hello"]
     assert isinstance(hello, dict)
     assert hello["type"] == "hello"
@@ -92,7 +57,8 @@ def test_demo_streams_angles_and_an_episode_then_stops_cleanly_on_sigterm(
     assert "status" in seen["types"]  # type: ignore[operator]
     assert "episode" in seen
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    out, _ = proc.communicate(timeout=30)
+    err = serve_process.stderr
     assert proc.returncode == 0, err
     assert "stopping: sensor streams first" in out
     for leak in ("Task was destroyed", "never retrieved", "Traceback", "Unclosed"):

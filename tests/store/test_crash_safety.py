@@ -12,33 +12,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from sensorhub.ingest import SensorDecoder
 from sensorhub.sources.base import LinkState, LinkStatus, RawFrame, SensorKind
 from sensorhub.store.sqlite import connect, iter_items, list_sessions, recover_abnormal
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.serve_process import start_serve
 
 
 def test_sigkill_loses_at_most_the_last_second(tmp_path: Path) -> None:
     db = tmp_path / "sessions.sqlite"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorhub.cli", "serve", "--virtual", "2", "--port", "0",
-         "--db", str(db)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if re.search(r"dashboard on http://", line):
-            break
+    serve = start_serve(tmp_path, "--virtual", "2")
+    proc = serve.proc
     time.sleep(12)
     killed_at = dt.datetime.now(dt.UTC)
     os.kill(proc.pid, signal.SIGKILL)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -27,25 +25,10 @@ import pytest
 from sensorhub import events as ev
 from sensorhub.sources.replay import replay_session
 from sensorhub.store.sqlite import load_events
+from tests.serve_process import start_serve
 
 REPO = Path(__file__).resolve().parents[2]
 COMPARED = {"angle", "episode_start", "episode_end", "dyad", "marker"}
-
-
-def start_serve(db: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sensorhub.cli", "serve", "--virtual", "2", "--port", "0",
-         "--db", str(db)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        match = re.search(r"dashboard on (http://127\.0\.0\.1:\d+/)", line)
-        if match:
-            return proc, match.group(1)
-    proc.kill()
-    pytest.fail(f"serve did not start: {proc.stderr.read() if proc.stderr else ''}")
 
 
 async def add_marker(url: str, label: str) -> None:
@@ -69,18 +52,19 @@ def by_stream(events: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[s
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("rec") / "sessions.sqlite"
-    proc, url = start_serve(db)
+    workdir = tmp_path_factory.mktemp("rec")
+    db = workdir / "sessions.sqlite"
+    serve = start_serve(workdir, "--virtual", "2")
+    proc, url = serve.proc, serve.url
     try:
         time.sleep(15)
         asyncio.run(add_marker(url, "question 1"))
         time.sleep(25)
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
-        assert proc.returncode == 0
+        assert proc.returncode == 0, serve.stderr
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        serve.stop()
     return db
 
 
