@@ -332,7 +332,9 @@ class DyadTracker:
         self.config = cfg = config or DyadConfig()
         self._bin_ns = round(1e9 / cfg.grid_hz)
         self._series: list[list[float]] = [[], []]  # completed bin means from bin 0
-        self._pending: list[tuple[int, list[F64]] | None] = [None, None]
+        #: Samples of bins not yet closed (values, bin ids), per partner.
+        self._open_v: list[list[F64]] = [[], []]
+        self._open_b: list[list[NDArray[np.int64]]] = [[], []]
         self._first: list[int | None] = [None, None]
         self._last: list[int | None] = [None, None]
         self._heap: list[tuple[int, int, int]] = []  # (t_ns, 0 = end / 1 = start, who)
@@ -365,9 +367,9 @@ class DyadTracker:
         if t[0] < self.config.t0_ns:
             raise ValueError(f"angles: time {int(t[0])} ns is before t0_ns {self.config.t0_ns}")
         bins = (t - self.config.t0_ns) // self._bin_ns
-        cuts = np.flatnonzero(np.diff(bins)) + 1
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, t.size], strict=True):
-            self._add_to_bin(who, int(bins[lo]), x[lo:hi])
+        self._open_v[who].append(x)
+        self._open_b[who].append(bins)
+        self._close_bins(who, before=int(bins[-1]))
         if self._first[who] is None:
             self._first[who] = int(t[0])
         return self.advance(who, int(t[-1]))
@@ -388,31 +390,39 @@ class DyadTracker:
     def finish(self) -> list[DyadEvent]:
         """Complete the last bins, process every held event and the remaining windows."""
         for who in (0, 1):
-            pend = self._pending[who]
-            if pend is not None:
-                self._close_bin(who, pend)
-                self._pending[who] = None
+            self._close_bins(who, before=2**62)
         self._finished = True
         return self._release() + self._emit_windows()
 
     # --- binning and windows ---
 
-    def _add_to_bin(self, who: int, b: int, x: F64) -> None:
-        pend = self._pending[who]
-        if pend is not None and pend[0] == b:
-            pend[1].append(x)
-            return
-        if pend is not None:
-            self._close_bin(who, pend)
-        self._pending[who] = (b, [x])
+    def _close_bins(self, who: int, before: int) -> None:
+        """Close every open bin with an id below ``before``: mean of its finite samples.
 
-    def _close_bin(self, who: int, pend: tuple[int, list[F64]]) -> None:
-        b, parts = pend
+        All closed bins of a call are computed together from the open samples as one array,
+        so a bin's mean is the same whichever chunks its samples arrived in.
+        """
+        if not self._open_v[who]:
+            return
+        v = np.concatenate(self._open_v[who])
+        b = np.concatenate(self._open_b[who])
+        k = int(np.searchsorted(b, before))
+        if k == 0:
+            self._open_v[who], self._open_b[who] = [v], [b]
+            return
+        vv, bb = v[:k], b[:k]
+        starts = np.r_[0, np.flatnonzero(np.diff(bb)) + 1]
+        finite = np.isfinite(vv)
+        sums = np.add.reduceat(np.where(finite, vv, 0.0), starts)
+        counts = np.add.reduceat(finite.astype(np.int64), starts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(counts > 0, sums / np.maximum(counts, 1), math.nan)
+        ids = bb[starts]
         series = self._series[who]
-        series.extend([math.nan] * (b - len(series)))
-        values = np.concatenate(parts)
-        finite = values[np.isfinite(values)]
-        series.append(float(np.mean(finite)) if finite.size else math.nan)
+        new = np.full(int(ids[-1]) + 1 - len(series), math.nan)
+        new[ids - len(series)] = means
+        series.extend(new.tolist())
+        self._open_v[who], self._open_b[who] = ([v[k:]], [b[k:]]) if k < v.size else ([], [])
 
     def _emit_windows(self) -> list[DyadEvent]:
         cfg = self.config
