@@ -143,6 +143,11 @@ NOMINAL_MOUNTING: dict[SensorKind, tuple[str, str]] = {
     SensorKind.POLAR_H10: ("+y", "+z"),
     SensorKind.MOVESENSE: ("+y", "+z"),
     SensorKind.LEANFW: ("+y", "+z"),  # leanfw-v1.md: x left, y up, z forward
+    # Imported files: an assumption, not a fact about the file (most chest straps, Polar H10
+    # included, wear y up and z out of the chest). ``auto`` calibration starts from it and
+    # signs its forward axis with it; give the file's real axes (``sensorhub import --up
+    # --forward``, a ``mounting`` calibration) when they are known.
+    SensorKind.IMPORTED: ("+y", "+z"),
 }
 
 

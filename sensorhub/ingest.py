@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from sensorhub.clock import FrameOutcome, Gap, SensorClock
 from sensorhub.errors import DecodeError
-from sensorhub.protocols import gatt, leanfw, movesense, polar_pmd
+from sensorhub.protocols import gatt, leanfw, movesense, polar_pmd, samples
 from sensorhub.protocols.base import AccBlock
 from sensorhub.sources.base import RawFrame, SensorKind
 
@@ -34,6 +34,9 @@ DEFAULT_RATES_HZ: dict[SensorKind, int] = {
 }
 
 _LEANFW_SEQ_MODULO = 1 << 16
+#: Imported samples carry their own session times and never use the clock mapping; its
+#: nominal rate only has to be valid.
+_UNTIMED_RATE_HZ = 1.0
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -80,22 +83,26 @@ class SensorDecoder:
     def __init__(self, sensor: str, kind: SensorKind, *, sample_rate_hz: float | None = None):
         self.sensor = sensor
         self.kind = kind
-        self.sample_rate_hz = float(sample_rate_hz or DEFAULT_RATES_HZ[kind])
+        self.sample_rate_hz = float(sample_rate_hz or DEFAULT_RATES_HZ.get(kind, _UNTIMED_RATE_HZ))
         anchor: Literal["first", "last"] = "last" if kind is SensorKind.POLAR_H10 else "first"
         seq_modulo = _LEANFW_SEQ_MODULO if kind is SensorKind.LEANFW else None
         self.clock = SensorClock(self.sample_rate_hz, anchor=anchor, seq_modulo=seq_modulo)
         self.stats = DecodeStats()
         self._gsp = movesense.GspReassembler()
         self._ms_clock = movesense.MsUnwrapper()
+        self._imported_last_ns: int | None = None
 
     def restart(self) -> None:
         """The link was (re)established: protocol and clock state start afresh."""
         self.clock.restart()
         self._gsp.reset()
         self._ms_clock.reset()
+        self._imported_last_ns = None
 
     def feed(self, frame: RawFrame) -> list[SensorSamples]:
         """Decode one raw frame; returns the samples it carried (often one block, or none)."""
+        if self.kind is SensorKind.IMPORTED:
+            return self._feed_imported(frame)
         try:
             blocks = self._decode(frame)
         except DecodeError as exc:
@@ -149,6 +156,30 @@ class SensorDecoder:
                     movesense.acc_block(acc, rate_hz=self.sample_rate_hz, unwrapper=self._ms_clock)
                 )
         return blocks
+
+    def _feed_imported(self, frame: RawFrame) -> list[SensorSamples]:
+        """A sample block from a file: already on the session clock, handed on as it is.
+
+        Times must not decrease: a block that does within itself is malformed, one that
+        starts before the previous block's last sample is out of order; both are dropped.
+        """
+        if frame.characteristic != samples.SAMPLES_UUID:
+            return []
+        try:
+            block = samples.decode_block(frame.payload)
+            if np.any(np.diff(block.t_ns) < 0):
+                raise DecodeError("sample block: times decrease within the block")
+        except DecodeError as exc:
+            self.stats.malformed += 1
+            self.stats.last_error = str(exc)
+            return []
+        if self._imported_last_ns is not None and block.t_ns[0] < self._imported_last_ns:
+            self.stats.out_of_order += 1
+            return []
+        self._imported_last_ns = int(block.t_ns[-1])
+        self.stats.frames += 1
+        self.stats.samples += len(block)
+        return [SensorSamples(self.sensor, block.t_ns, block.acc_g)]
 
     # -- timing -------------------------------------------------------------------------
 

@@ -26,6 +26,9 @@ class SensorKind(StrEnum):
     POLAR_H10 = "polar_h10"
     MOVESENSE = "movesense"
     LEANFW = "leanfw"
+    #: Samples imported from a file (``sensorhub import``), never a radio: stored as sample
+    #: blocks (:mod:`sensorhub.protocols.samples`) already on the session clock.
+    IMPORTED = "imported"
 
 
 @dataclass(frozen=True, slots=True)

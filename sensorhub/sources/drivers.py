@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Collection
 
 from sensorhub.errors import (
+    ConfigError,
     ControlPointError,
     DecodeError,
     LinkError,
@@ -252,8 +253,17 @@ DRIVERS: dict[SensorKind, DriverFactory] = {
 
 
 def driver_for(kind: SensorKind | str) -> SensorDriver:
-    """A fresh driver for ``kind`` with default settings."""
-    return DRIVERS[SensorKind(kind)]()
+    """A fresh driver for ``kind`` with default settings.
+
+    :class:`ConfigError` for ``imported``: those samples come from a file, never a radio.
+    """
+    kind = SensorKind(kind)
+    if kind is SensorKind.IMPORTED:
+        raise ConfigError(
+            "sensor kind 'imported' is data imported from a file (sensorhub import); it has no "
+            "radio link to connect to: replay or export that session instead"
+        )
+    return DRIVERS[kind]()
 
 
 def identify(name: str, service_uuids: Collection[str]) -> SensorKind | None:

@@ -6,6 +6,9 @@ through the same analyses and exports.
 Sensor Logger ACC exports), one participant per file, recorded together, and runs them
 through :func:`~sensorhub.store.model.build_session` -- the live pipeline fed whole.
 
+:func:`read_import` is the reading and timing both import paths share: ``import_files`` (in
+memory) and ``sensorhub import`` (into the session store, :mod:`sensorhub.commands.import_files`).
+
 Session clock: unit-column files keep their times as they are (so exporting ``samples.csv``
 and importing it again gives the very same samples). Polar Sensor Logger files carry sensor
 time (ns since 2000-01-01); they are shifted together so the earliest sample of them all is
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +30,14 @@ from numpy.typing import NDArray
 
 from sensorhub import __version__
 from sensorhub.config import CalibrationConfig, DetectionConfig, ParticipantConfig
+from sensorhub.errors import DecodeError
 from sensorhub.events import Marker
 from sensorhub.io_csv import Recording, read_acc_csv
 from sensorhub.sources.base import SensorKind
 from sensorhub.store.model import SessionData, SessionMeta, build_session
 
+# read_import, ImportedFile and ImportedFiles are shared with sensorhub.commands.import_files;
+# they join __all__ once its pin (tests/store/test_export_import.py) is updated with them.
 __all__ = ["POLAR_EPOCH", "import_files", "simulated_session"]
 
 #: Polar sensor timestamps count nanoseconds from this instant.
@@ -38,6 +45,80 @@ POLAR_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _POLAR = "polar-sensor-logger"
 
 Attributes = Mapping[str, str | float | bool]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ImportedFile:
+    """One file read for import: its participant, a sensor name unique among the files (the
+    file name without extension), its layout, and its samples on the session clock."""
+
+    path: str
+    participant: str
+    sensor: str
+    layout: str
+    t_ns: NDArray[np.int64]
+    acc_g: NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ImportedFiles:
+    """Files read for one session: ``started`` is the wall-clock time of session time 0."""
+
+    files: tuple[ImportedFile, ...]
+    started: dt.datetime
+
+    @property
+    def first_ns(self) -> int:
+        return min(int(f.t_ns[0]) for f in self.files)
+
+    @property
+    def last_ns(self) -> int:
+        return max(int(f.t_ns[-1]) for f in self.files)
+
+
+def read_import(
+    paths: Sequence[str | Path],
+    participant_ids: Sequence[str] | None = None,
+    *,
+    started: dt.datetime | None = None,
+) -> ImportedFiles:
+    """Read every file and place it on one session clock (see the module docstring).
+
+    Raises :class:`~sensorhub.errors.DecodeError` naming the file for an unreadable file or
+    one whose times go backwards, :class:`ValueError` for inconsistent arguments. Nothing is
+    written anywhere.
+    """
+    if not paths:
+        raise ValueError("no files to import")
+    ids = list(participant_ids) if participant_ids is not None else _default_ids(paths)
+    if len(ids) != len(paths):
+        raise ValueError(f"{len(paths)} files but {len(ids)} participant ids")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"participant ids must be unique, got {ids}")
+    recs = [read_acc_csv(p) for p in paths]
+    for rec in recs:
+        back = np.flatnonzero(np.diff(rec.t_ns) < 0)
+        if back.size:
+            i = int(back[0]) + 1
+            raise DecodeError(
+                f"{rec.path}: time goes backwards at sample {i + 1} "
+                f"({rec.t_ns[i - 1]} ns, then {rec.t_ns[i]} ns)"
+            )
+    polar = [r for r in recs if r.layout == _POLAR]
+    origin = min(int(r.t_ns[0]) for r in polar) if polar else 0
+    sensors = _unique_names([Path(r.path).stem for r in recs])
+    files = tuple(
+        ImportedFile(
+            rec.path,
+            pid,
+            sensor,
+            rec.layout,
+            np.ascontiguousarray(rec.t_ns - origin if rec.layout == _POLAR else rec.t_ns, np.int64),
+            rec.acc_g,
+        )
+        for pid, sensor, rec in zip(ids, sensors, recs, strict=True)
+    )
+    return ImportedFiles(files, started or _default_start(recs, origin))
 
 
 def import_files(
@@ -68,43 +149,30 @@ def import_files(
     Raises :class:`~sensorhub.errors.DecodeError` naming the file for an unreadable file,
     :class:`ValueError` for inconsistent arguments.
     """
-    if not paths:
-        raise ValueError("no files to import")
-    recs = [read_acc_csv(p) for p in paths]
-    ids = list(participant_ids) if participant_ids is not None else _default_ids(paths)
-    if len(ids) != len(recs):
-        raise ValueError(f"{len(recs)} files but {len(ids)} participant ids")
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"participant ids must be unique, got {ids}")
-    polar = [r for r in recs if r.layout == _POLAR]
-    origin = min(int(r.t_ns[0]) for r in polar) if polar else 0
-    samples: dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]] = {}
-    for pid, rec in zip(ids, recs, strict=True):
-        t = rec.t_ns - origin if rec.layout == _POLAR else rec.t_ns
-        samples[pid] = (np.ascontiguousarray(t, dtype=np.int64), rec.acc_g)
-    if started is None:
-        started = _default_start(recs, origin)
-    first = min(int(t[0]) for t, _ in samples.values())
-    last = max(int(t[-1]) for t, _ in samples.values())
+    read = read_import(paths, participant_ids, started=started)
+    samples = {f.participant: (f.t_ns, f.acc_g) for f in read.files}
     meta = SessionMeta(
         session_id or _default_session_id(paths),
         name or ", ".join(Path(p).name for p in paths),
-        started,
-        (last - min(first, 0)) / 1e9,
+        read.started,
+        (read.last_ns - min(read.first_ns, 0)) / 1e9,
         ended_cleanly=True,
         software=f"sensorhub {__version__} (import)",
-        config={"imported_from": [str(p) for p in paths], "layouts": [r.layout for r in recs]},
+        config={
+            "imported_from": [str(p) for p in paths],
+            "layouts": [f.layout for f in read.files],
+        },
     )
     attributes = attributes or {}
     cfgs = [
         ParticipantConfig(
-            pid,
-            Path(rec.path).stem,
-            kind=(kinds or {}).get(pid),
-            calibration=_calibration_for(calibration, pid),
-            attributes=dict(attributes.get(pid, {})),
+            f.participant,
+            f.sensor,
+            kind=(kinds or {}).get(f.participant),
+            calibration=_calibration_for(calibration, f.participant),
+            attributes=dict(attributes.get(f.participant, {})),
         )
-        for pid, rec in zip(ids, recs, strict=True)
+        for f in read.files
     ]
     return build_session(
         meta, samples, cfgs, kinds=kinds, dyads=dyads, markers=markers, detection=detection
@@ -157,16 +225,23 @@ def simulated_session(
 
 
 def _default_ids(paths: Sequence[str | Path]) -> list[str]:
-    ids: list[str] = []
+    bases = []
     for p in paths:
         path = Path(p)
-        base = path.parent.name if path.stem == "samples" and path.parent.name else path.stem
-        pid, n = base, 1
-        while pid in ids:
+        bases.append(path.parent.name if path.stem == "samples" and path.parent.name else path.stem)
+    return _unique_names(bases)
+
+
+def _unique_names(bases: Sequence[str]) -> list[str]:
+    """``bases`` made unique in order: a repeated name gets ``-2``, ``-3``..."""
+    names: list[str] = []
+    for base in bases:
+        name, n = base, 1
+        while name in names:
             n += 1
-            pid = f"{base}-{n}"
-        ids.append(pid)
-    return ids
+            name = f"{base}-{n}"
+        names.append(name)
+    return names
 
 
 def _default_session_id(paths: Sequence[str | Path]) -> str:
