@@ -83,7 +83,8 @@ class SensorDecoder:
     def __init__(self, sensor: str, kind: SensorKind, *, sample_rate_hz: float | None = None):
         self.sensor = sensor
         self.kind = kind
-        self.sample_rate_hz = float(sample_rate_hz or DEFAULT_RATES_HZ.get(kind, _UNTIMED_RATE_HZ))
+        nominal: float = DEFAULT_RATES_HZ.get(kind, _UNTIMED_RATE_HZ)
+        self.sample_rate_hz = float(sample_rate_hz or nominal)
         anchor: Literal["first", "last"] = "last" if kind is SensorKind.POLAR_H10 else "first"
         seq_modulo = _LEANFW_SEQ_MODULO if kind is SensorKind.LEANFW else None
         self.clock = SensorClock(self.sample_rate_hz, anchor=anchor, seq_modulo=seq_modulo)
