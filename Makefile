@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/eval_sim.py
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_fanout.py
+	$(BIN)/python bench/bench_replay.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
