@@ -2,8 +2,9 @@
 
 ``--format jsonl`` prints every event the replay produces (angles, episodes, dyad, status and
 marker events), one JSON object per line, in exactly the websocket schema. ``--serve`` shows
-the replay on the dashboard as if it were live. A damaged recording replays up to the damage
-and the command says where it stopped (exit status 1).
+the replay on the dashboard as if it were live, with pause, speed and seek (``/api/replay``,
+the dashboard's replay bar); at the end it holds, and a seek plays it again. A damaged
+recording replays up to the damage and the command says where it stopped (exit status 1).
 """
 
 from __future__ import annotations
@@ -13,19 +14,26 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sensorhub import events as ev
 from sensorhub.bus import EventBus
 from sensorhub.errors import ConfigError
-from sensorhub.hub import Hub
-from sensorhub.server.app import create_app, run_server
+from sensorhub.server.app import ServerHandle, create_app, run_server
 from sensorhub.server.settings import ServerSettings
-from sensorhub.sources.replay import ReplayResult, replay_session
+from sensorhub.sources.replay import (
+    ReplayControl,
+    ReplayHubControl,
+    ReplayResult,
+    replay_session,
+)
 from sensorhub.store.sqlite import default_db_path
 
-__all__ = ["register"]
+__all__ = ["ServedReplay", "register", "serve_replay"]
 
 
 def _speed(text: str) -> float | None:
@@ -68,34 +76,73 @@ async def _run(args: argparse.Namespace) -> int:
             print(", ".join(f"{n} {t}" for t, n in sorted(counts.items())))
         return _report(result)
 
-    bus = EventBus()
-    hubs: list[Hub] = []
-    settings = ServerSettings(host=args.host, port=args.port).resolved()
+    settings = ServerSettings(host=args.host, port=args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    replay = asyncio.create_task(
-        replay_session(db, args.session, speed=args.speed, bus=bus, on_hub=hubs.append)
-    )
-    while not hubs and not replay.done():
-        await asyncio.sleep(0.01)
-    if replay.done():
-        return _report(replay.result())
-    async with run_server(create_app(hubs[0], bus, settings), settings.host, settings.port) as h:
-        print(f"sensorhub: replaying {args.session} on {h.url}", flush=True)
-        done = asyncio.create_task(stop.wait())
-        await asyncio.wait({replay, done}, return_when=asyncio.FIRST_COMPLETED)
-        if replay.done():
-            code = _report(replay.result())
-            print("sensorhub: replay finished; Ctrl-C to stop serving", flush=True)
-            await stop.wait()
-            return code
-        replay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await replay
-    return 0
+    async with serve_replay(db, args.session, speed=args.speed, settings=settings) as served:
+        handle = served.handle
+        where = handle.url + (f"?token={handle.token}" if handle.token else "")
+        print(f"sensorhub: replaying {args.session} on {where}", flush=True)
+        if handle.token:
+            print(f"sensorhub: access token {handle.token}", flush=True)
+        code = 0  # stopped before the end: nothing to report
+        ended = asyncio.create_task(served.control.wait_ended())
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({served.task, ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if served.task.done():  # only by failing: a held replay waits for seeks
+                served.task.result()
+            if ended.done():
+                code = _report(ended.result())
+                print("sensorhub: replay finished; seek on the dashboard to watch again, "
+                      "Ctrl-C to stop serving", flush=True)  # fmt: skip
+                await stop.wait()
+        finally:
+            ended.cancel()
+            stopped.cancel()
+    return code
+
+
+@dataclass
+class ServedReplay:
+    """A replay behind a listening server: its control, its task and the server handle."""
+
+    control: ReplayControl
+    task: asyncio.Task[ReplayResult]
+    handle: ServerHandle
+
+
+@asynccontextmanager
+async def serve_replay(
+    db: str | Path, session: str, *, speed: float | None, settings: ServerSettings
+) -> AsyncIterator[ServedReplay]:
+    """Replay ``session`` paced at ``speed`` behind the dashboard server, with pause, speed
+    and seek on ``/api/replay``; at the end the replay holds (a seek plays it again).
+    Leaving the context stops the replay, then the server."""
+    bus = EventBus()
+    control = ReplayControl(speed=speed, hold_at_end=True)
+    task = asyncio.create_task(replay_session(db, session, bus=bus, control=control))
+    started = asyncio.create_task(control.wait_started())
+    try:
+        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # the recording could not be opened: raise why
+            raise AssertionError("a held replay returned")  # pragma: no cover
+        app = create_app(ReplayHubControl(control), bus, settings)
+        async with run_server(app, settings.host, settings.port) as handle:
+            yield ServedReplay(control, task, handle)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        started.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,6 +20,7 @@ from sensorhub.events import ErrorEvent, to_json
 from sensorhub.server import security
 from sensorhub.server.api import routes as api_routes
 from sensorhub.server.control import HubControl
+from sensorhub.server.replay_api import routes as replay_routes
 from sensorhub.server.settings import ServerSettings
 from sensorhub.server.state import STATE, ServerState
 from sensorhub.server.ws import websocket_handler
@@ -142,6 +143,7 @@ def create_app(control: HubControl, bus: EventBus, settings: ServerSettings) -> 
     app[STATE] = ServerState(control=control, bus=bus, settings=settings)
     app.add_routes([web.get("/ws", websocket_handler)])
     app.add_routes(api_routes)
+    app.add_routes(replay_routes)  # 404 unless the control offers replay_control()
     app.add_routes([web.get("/{tail:.*}", static_handler)])
     app.on_shutdown.append(_close_websockets)
     app.cleanup_ctx.append(_websocket_owner)
