@@ -12,6 +12,7 @@ import { Connection, pageToken, websocketUrl } from './connection.js';
 import { fmtClock } from './format.js';
 import { SessionModel } from './model.js';
 import { MarkerList, Notices, SensorCards } from './panels.js';
+import { ReplayBar } from './replay.js';
 import { Timeline } from './timeline.js';
 import { TracePanel } from './trace.js';
 
@@ -29,6 +30,9 @@ const notices = new Notices($('notices'));
 const timeline = new Timeline($('timeline'), model);
 const sensorCards = new SensorCards($('sensors'), model);
 const markerList = new MarkerList($('markers'), model);
+const replayBar = new ReplayBar($('replay-bar'), {
+  notify: (text, kind) => notices.show(text, kind),
+});
 /** @type {Map<string, TracePanel>} */
 const panels = new Map();
 let panelsVersion = -1;
@@ -50,13 +54,22 @@ function send(msg) {
 
 const actions = { send, notify: (text, kind) => notices.show(text, kind) };
 
+/** connection.opens when this socket's hello came: a second hello on it means a restart. */
+let helloOnSocket = -1;
+
 function onMessage(msg) {
+  if (msg.type === 'hello' && helloOnSocket === connection.opens) {
+    // The hub started its stream over (a replay seeking backwards): forget what it showed.
+    model.reset();
+  }
   const what = model.apply(msg);
   if (what === 'hello') {
+    helloOnSocket = connection.opens;
     connection.markHealthy();
     loadMarkers(model.session);
     $('session-id').textContent = model.session ?? '—';
     $('replay-badge').hidden = !model.replay;
+    replayBar.setActive(model.replay);
     setConnText();
   } else if (what === 'error') {
     const code = msg.code ? `${msg.code}: ` : '';
@@ -239,6 +252,7 @@ function snapshot() {
     timelineItems: timeline.itemCount,
     sensors: model.sensors.size,
     sent: { ...sent },
+    replay: { shown: replayBar.active, requests: replayBar.requests, state: replayBar.state },
     stats: {
       ...model.stats,
       badFrames: connection.badFrames,
