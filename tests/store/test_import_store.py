@@ -31,6 +31,7 @@ from sensorhub.sources.replay import replay_session
 from sensorhub.store.importing import POLAR_EPOCH
 from sensorhub.store.sqlite import connect, iter_items, list_sessions, load_events
 from tests.conftest import SHARED_DATA
+from tests.store.test_export_bids import bids_problems
 
 BENDING = SHARED_DATA / "umafall_chest" / "trials" / "S01_ADL_Bending_1_2016-06-13_20-25-34.csv"
 #: UMAFall's SensorTag: x points up, +z forward out of the chest (data README).
@@ -225,6 +226,11 @@ def test_polar_sensor_logger_files_import_as_a_dyad_and_analyze(
         assert np.array_equal(back.t_ns, rec.t_ns - t0)
         assert back.t_ns[0] == shift
         assert np.array_equal(back.acc_g, rec.acc_g)
+
+    bids = tmp_path / "bids"
+    assert main(["export", sid, "--db", str(db), "--format", "bids", "--out", str(bids)]) == 0
+    capsys.readouterr()
+    assert bids_problems(bids) == []
 
     report = tmp_path / "analysis"
     argv = ["analyze", sid, "--db", str(db), "--out", str(report), "--group-by", "group",
