@@ -36,9 +36,14 @@ from sensorhub.io_csv import Recording, read_acc_csv
 from sensorhub.sources.base import SensorKind
 from sensorhub.store.model import SessionData, SessionMeta, build_session
 
-# read_import, ImportedFile and ImportedFiles are shared with sensorhub.commands.import_files;
-# they join __all__ once its pin (tests/store/test_export_import.py) is updated with them.
-__all__ = ["POLAR_EPOCH", "import_files", "simulated_session"]
+__all__ = [
+    "POLAR_EPOCH",
+    "ImportedFile",
+    "ImportedFiles",
+    "import_files",
+    "read_import",
+    "simulated_session",
+]
 
 #: Polar sensor timestamps count nanoseconds from this instant.
 POLAR_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)

@@ -126,5 +126,12 @@ def test_public_surface_is_pinned() -> None:
         "export_csv", "format_seconds", "jsonable", "participant_folders", "session_record"
     ]  # fmt: skip
     assert export_bids.__all__ == ["BIDS_VERSION", "TASK", "bids_label", "export_bids"]
-    assert importing.__all__ == ["POLAR_EPOCH", "import_files", "simulated_session"]
+    assert importing.__all__ == [
+        "POLAR_EPOCH",
+        "ImportedFile",
+        "ImportedFiles",
+        "import_files",
+        "read_import",
+        "simulated_session",
+    ]
     assert cmd.__all__ == ["load_source", "register"]
