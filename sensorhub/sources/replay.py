@@ -64,6 +64,14 @@ __all__ = [
 #: Items fed between two drains at max speed: large enough to amortise per-call overhead,
 #: small enough to keep memory flat for hour-long recordings.
 MAX_SPEED_BATCH = 20_000
+#: Items fed between two drains while websocket clients watch (a seek, max speed): a fast
+#: stretch publishes in one go what a live run spreads over minutes; smaller steps let each
+#: client's sender keep up instead of its queue overflowing (which disconnects it).
+CLIENT_BATCH = 1_000
+#: After such a step, wait until every client's queue is at most this fraction full...
+CATCH_UP_FILL = 0.25
+#: ...but never longer than this per step: a stuck client must not stall the replay.
+CATCH_UP_MAX_S = 0.5
 NS = 1_000_000_000
 
 
@@ -354,6 +362,16 @@ def _duration_ns(conn: sqlite3.Connection, row: SessionRow) -> int:
     return int(last)
 
 
+async def _let_clients_catch_up(bus: EventBus) -> None:
+    """Give the websocket senders time to send what a fast stretch published (bounded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CATCH_UP_MAX_S
+    while loop.time() < deadline and any(
+        s.depth > s.max_queue * CATCH_UP_FILL for s in bus.subscriptions
+    ):
+        await asyncio.sleep(0.005)
+
+
 async def _feed(
     conn: sqlite3.Connection,
     row: SessionRow,
@@ -377,8 +395,9 @@ async def _feed(
             items += 1
             frames += isinstance(item, RawFrame)
             last_seq = seq
-            if items % MAX_SPEED_BATCH == 0:
+            if items % (CLIENT_BATCH if hub.bus.subscriptions else MAX_SPEED_BATCH) == 0:
                 await hub.stage.drain()
+                await _let_clients_catch_up(hub.bus)
     except StoreError as exc:
         complete, why = False, str(exc)
     finally:

@@ -10,6 +10,7 @@ Waits are for conditions with generous timeouts; a paused replay is watched for 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import re
@@ -21,14 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
 
 from sensorhub.bus import EventBus
 from sensorhub.commands.replay import ServedReplay, serve_replay
+from sensorhub.config import config_to_json, demo_config
+from sensorhub.protocols import polar_pmd
 from sensorhub.server.app import create_app, run_server
 from sensorhub.server.settings import ServerSettings
+from sensorhub.sources.base import Command, LinkState, LinkStatus, RawFrame, SensorKind
+from sensorhub.store.sqlite import Recorder
 from tests.server.fakehub import FakeHub
-from tests.store.test_damaged_recording import make_recording
+from tests.store.test_damaged_recording import SENSOR, make_recording
 
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 1000  # 0.18 s each: 180 s of session time
@@ -265,3 +271,94 @@ def test_replay_serve_command(recording: Path, tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def make_marked_recording(path: Path, frames: int, marker_every: int) -> int:
+    """A flat recording with a marker command every ``marker_every`` frames; the count."""
+    config = demo_config([SENSOR], [SensorKind.POLAR_H10])
+    rec = Recorder(
+        path,
+        session_id="marked",
+        name="t",
+        started_wall=dt.datetime.now(dt.UTC),
+        software="test",
+        config=config_to_json(config),
+        participants=[{"id": "p1", "sensor": SENSOR, "kind": "polar_h10", "attributes": {}}],
+    )
+    for link in (LinkState.CONNECTING, LinkState.STARTING, LinkState.STREAMING):
+        rec.item(LinkStatus(SENSOR, SensorKind.POLAR_H10, link, 0))
+    samples = np.tile(np.array([[0, 1000, 0]], dtype=np.int16), (36, 1))
+    t0 = 599_616_000_000_000_000
+    markers = 0
+    for k in range(frames):
+        at = (k + 1) * 180_000_000
+        payload = polar_pmd.encode_data_frame(
+            samples, timestamp_ns=t0 + ((k + 1) * 36 - 1) * 5_000_000
+        )
+        rec.item(RawFrame(SENSOR, polar_pmd.PMD_DATA_UUID, payload, at))
+        if k % marker_every == 0:
+            rec.item(Command("", at, "marker", {"label": f"m{k}", "source": "test"}))
+            markers += 1
+    rec.close(duration_ns=frames * 180_000_000)
+    return markers
+
+
+async def test_a_long_seek_does_not_overflow_watching_clients(tmp_path: Path) -> None:
+    """A seek publishes minutes of events at once; a client with a small queue (150 here)
+    that reads as fast as it can must still get every marker, not be disconnected."""
+    db = tmp_path / "marked.sqlite"
+    count = make_marked_recording(db, frames=3000, marker_every=10)  # 300 markers
+    settings = ServerSettings(host="127.0.0.1", port=0, client_queue=150)
+    async with (
+        serve_replay(db, "marked", speed=1.0, settings=settings) as served,
+        aiohttp.ClientSession(served.handle.url) as http,
+    ):
+        await act(http, "pause")
+        async with http.ws_connect("/ws") as ws:
+            assert json.loads(await ws.receive_str(timeout=WAIT_S))["type"] == "hello"
+            await act(http, "seek", 10_000)  # clamped to the end
+            seen: list[str] = []
+
+            async def read_markers() -> None:
+                while len(seen) < count:
+                    msg = await ws.receive()
+                    assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.extra, len(seen))
+                    event = json.loads(msg.data)
+                    if event["type"] == "marker":
+                        seen.append(event["label"])
+
+            await asyncio.wait_for(read_markers(), WAIT_S * 2)
+        assert seen == [f"m{k}" for k in range(0, 3000, 10)]
+        landed = await until(http, lambda s: not s["seeking"], "seek to the end")
+        assert landed["position_s"] == pytest.approx(3000 * 0.18)
+
+
+async def test_a_seek_waits_for_a_slow_reader(tmp_path: Path) -> None:
+    """Between steps of a fast stretch the replay lets readers catch up (here a bus reader
+    that takes a few loop turns per event), instead of overflowing their queue."""
+    db = tmp_path / "marked.sqlite"
+    count = make_marked_recording(db, frames=3000, marker_every=10)
+    settings = ServerSettings(host="127.0.0.1", port=0)
+    async with (
+        serve_replay(db, "marked", speed=1.0, settings=settings) as served,
+        aiohttp.ClientSession(served.handle.url) as http,
+    ):
+        await act(http, "pause")
+        assert served.control.hub is not None
+        sub = served.control.hub.bus.subscribe("slow reader", max_queue=150)
+        markers: list[str] = []
+
+        async def read_slowly() -> None:
+            while len(markers) < count:
+                event = await sub.get()
+                assert event is not None, sub.closed_reason
+                if event.TYPE == "marker":
+                    markers.append(event.label)
+                for _ in range(3):
+                    await asyncio.sleep(0)
+
+        reader = asyncio.create_task(read_slowly())
+        await act(http, "seek", 10_000)
+        await asyncio.wait_for(reader, WAIT_S * 2)
+        assert not sub.overflowed
+        assert len(markers) == count
