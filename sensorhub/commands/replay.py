@@ -149,7 +149,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("replay", help="replay a recorded session through the live pipeline")
     p.add_argument("session", help="session id, a unique prefix of it, or 'latest'")
     p.add_argument("--db", type=Path, help="session store (default: the serve default)")
-    p.add_argument("--speed", type=_speed, default=None, help="1, 10, ... or max (default max)")
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=argparse.SUPPRESS,  # absent is not max: --serve then plays in real time
+        help="1, 10, ... or max (default: max; 1 with --serve)",
+    )
     p.add_argument("--format", choices=["summary", "jsonl"], default="summary")
     p.add_argument("--serve", action="store_true", help="show the replay on the dashboard")
     p.add_argument("--host", default="127.0.0.1")
@@ -158,8 +163,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def handler(args: argparse.Namespace) -> int:
         if args.serve and args.format == "jsonl":
             raise ConfigError("--serve and --format jsonl do not go together")
-        if args.serve and args.speed is None:
-            args.speed = 1.0
+        if not hasattr(args, "speed"):
+            args.speed = 1.0 if args.serve else None
         return asyncio.run(_run(args))
 
     p.set_defaults(handler=handler)

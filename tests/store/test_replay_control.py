@@ -238,13 +238,19 @@ async def test_a_live_session_has_no_replay_control() -> None:
                 assert "not a replay" in (await resp.json())["message"]
 
 
-def test_replay_serve_command(recording: Path, tmp_path: Path) -> None:
-    """``sensorhub replay --serve`` listens, answers /api/replay and stops on SIGTERM."""
+@pytest.mark.parametrize(
+    ("speed_args", "speed"), [(["--speed", "10"], 10.0), (["--speed", "max"], "max"), ([], 1.0)]
+)
+def test_replay_serve_command(
+    recording: Path, tmp_path: Path, speed_args: list[str], speed: float | str
+) -> None:
+    """``sensorhub replay --serve`` listens, answers /api/replay and stops on SIGTERM;
+    without ``--speed`` it plays in real time, ``--speed max`` stays max."""
     err = tmp_path / "replay.stderr"
     with open(err, "w") as err_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "sensorhub.cli", "replay", "rec", "--db", str(recording),
-             "--serve", "--port", "0", "--speed", "10"],
+             "--serve", "--port", "0", *speed_args],
             cwd=REPO, stdout=subprocess.PIPE, stderr=err_file, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
@@ -261,7 +267,7 @@ def test_replay_serve_command(recording: Path, tmp_path: Path) -> None:
         async def check() -> None:
             async with aiohttp.ClientSession(url) as http:
                 assert (await act(http, "pause"))["paused"]
-                assert (await state(http))["speed"] == 10.0
+                assert (await state(http))["speed"] == speed
 
         asyncio.run(check())
         proc.send_signal(signal.SIGTERM)
