@@ -33,6 +33,7 @@ recorded receive times reproduces the live session times bit for bit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal
@@ -71,6 +72,14 @@ RESTART_JUMP_NS = 10 * NS_PER_S
 MIN_BINS_FOR_DRIFT = 4
 #: No real crystal drifts more than this; a larger fitted slope means bad data, so clamp.
 MAX_DRIFT = 500e-6
+
+
+@functools.lru_cache(maxsize=64)
+def _ramp(n: int) -> NDArray[np.float64]:
+    """0, 1, ..., n - 1 as floats, cached per frame size (read-only)."""
+    out = np.arange(n, dtype=np.float64)
+    out.setflags(write=False)
+    return out
 
 
 class FrameOutcome(Enum):
@@ -202,7 +211,7 @@ class DeviceTimeline:
             self.period_ns += PERIOD_EMA_ALPHA * (measured - self.period_ns)
 
     def _sample_times(self, anchor_ns: int, n: int) -> NDArray[np.int64]:
-        offsets = np.rint(np.arange(n, dtype=np.float64) * self.period_ns).astype(np.int64)
+        offsets = np.rint(_ramp(n) * self.period_ns).astype(np.int64)
         if self.anchor == "first":
             return np.int64(anchor_ns) + offsets
         return np.int64(anchor_ns) - offsets[::-1]

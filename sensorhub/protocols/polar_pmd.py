@@ -21,6 +21,7 @@ The control point (requests, ``F0``/``01``/``0F`` messages, settings) lives in
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -304,6 +305,16 @@ def acc_start_request(*, sample_rate: int = 200, resolution: int = 16, range_g: 
 # --------------------------------------------------------------------------- pipeline
 
 
+@functools.lru_cache(maxsize=64)
+def _back_offsets(n: int, sample_rate_hz: float) -> NDArray[np.int64]:
+    """ns from each of n samples to the last one at the nominal rate (cached: frames of a
+    stream all have the same size, and this is on every frame's path)."""
+    back = np.rint(np.arange(n - 1, -1, -1, dtype=np.float64) * (1e9 / sample_rate_hz))
+    out = back.astype(np.int64)
+    out.setflags(write=False)
+    return out
+
+
 def acc_block(
     frame: PmdDataFrame, sample_rate_hz: float, *, factor: float | None = None
 ) -> AccBlock:
@@ -324,9 +335,7 @@ def acc_block(
     if frame.timestamp_ns >= 1 << 63:
         raise DecodeError(f"PMD timestamp {frame.timestamp_ns} does not fit int64 ns")
     g_per_lsb = factor if factor is not None else frame.factor * _UNIT_TO_G[frame.unit]
-    n = len(frame)
-    back = np.rint(np.arange(n - 1, -1, -1, dtype=np.float64) * (1e9 / sample_rate_hz))
-    times = np.int64(frame.timestamp_ns) - back.astype(np.int64)
+    times = np.int64(frame.timestamp_ns) - _back_offsets(len(frame), float(sample_rate_hz))
     return AccBlock(t_device_ns=times, acc_g=frame.samples.astype(np.float64) * g_per_lsb)
 
 
