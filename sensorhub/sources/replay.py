@@ -104,7 +104,7 @@ def _t(item: Item) -> int:
     return item.t_ns
 
 
-def check_speed(speed: float | None) -> float | None:
+def _check_speed(speed: float | None) -> float | None:
     """A replay speed: a finite factor > 0, or ``None`` for max; else ``ValueError``."""
     if speed is None:
         return None
@@ -120,7 +120,7 @@ class ReplayControl:
     next item: they are synchronous and safe to call from request handlers. With
     ``hold_at_end`` the replay does not return at the end of the recording: it closes the
     hub (as the live run ended) and waits for a seek, which replays again from the start.
-    ``clock`` is monotonic seconds, injected for tests.
+    ``clock`` is the monotonic seconds the pacing counts in.
     """
 
     def __init__(
@@ -135,9 +135,9 @@ class ReplayControl:
         self.hub: Hub | None = None
         #: How the last pass over the recording ended (set when it reaches the end).
         self.result: ReplayResult | None = None
-        #: Passes started over because of a backward seek.
+        #: Passes started over (a backward seek, or any seek once the end was reached).
         self.restarts = 0
-        self._speed = check_speed(speed)
+        self._speed = _check_speed(speed)
         self._clock = clock
         self._paused = False
         self._seek_ns: int | None = None
@@ -165,7 +165,7 @@ class ReplayControl:
 
     def set_speed(self, speed: float | None) -> None:
         """A new pacing factor (``None``: max), counted from the current position."""
-        self._speed = check_speed(speed)
+        self._speed = _check_speed(speed)
         self._anchor = None
         self._poke()
 
