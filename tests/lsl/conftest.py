@@ -43,6 +43,18 @@ os.environ["LSLAPICFG"] = str(TEST_CONFIG)
 
 
 @pytest.fixture(scope="session")
+def lsl_test_config() -> Path:
+    """The config file LSLAPICFG names for this test process."""
+    return TEST_CONFIG
+
+
+@pytest.fixture(scope="session")
+def lsl_test_session_id() -> str:
+    """The SessionID that config gives liblsl (unique to this process)."""
+    return TEST_SESSION_ID
+
+
+@pytest.fixture(scope="session")
 def pylsl() -> Any:
     """pylsl with liblsl loaded, or a skip (a failure under SENSORHUB_REQUIRE_LSL=1)."""
     try:

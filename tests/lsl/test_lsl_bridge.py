@@ -4,8 +4,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
+import shutil
+import subprocess
 import sys
+import textwrap
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +20,9 @@ import pytest
 from sensorhub import events as ev
 from sensorhub.bridges.lsl import MACHINE_ONLY_CONFIG, LslBridge, read_api_config
 from sensorhub.errors import ConfigError
-from tests.lsl.conftest import TEST_CONFIG, TEST_SESSION_ID
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STRACE = shutil.which("strace")
 #: Generous bounds for liblsl's own machinery (resolve, connect, delivery); never asserted on.
 TIMEOUT_S = 10.0
 #: Session time -> LSL time is exact arithmetic; this only absorbs float rounding.
@@ -68,19 +75,87 @@ def test_shipped_config_is_machine_only() -> None:
     }
 
 
-def test_tests_run_under_the_machine_only_config() -> None:
-    values = read_api_config(TEST_CONFIG)
-    assert values == read_api_config(MACHINE_ONLY_CONFIG) | {"lab.SessionID": TEST_SESSION_ID}
+def test_tests_run_under_the_machine_only_config(
+    lsl_test_config: Path, lsl_test_session_id: str
+) -> None:
+    assert os.environ["LSLAPICFG"] == str(lsl_test_config)
+    values = read_api_config(lsl_test_config)
+    assert values == read_api_config(MACHINE_ONLY_CONFIG) | {"lab.SessionID": lsl_test_session_id}
 
 
-def test_liblsl_read_the_test_config(pylsl: Any) -> None:
+def test_liblsl_read_the_test_config(pylsl: Any, lsl_test_session_id: str) -> None:
     # A stream carries the session id of the config liblsl loaded ("default" if it fell back).
     bridge = LslBridge(["p1"], session_id=(sid := _session()))
     try:
         (info,) = pylsl.resolve_byprop("source_id", f"sensorhub:{sid}:p1:angles", 1, TIMEOUT_S)
-        assert info.session_id() == TEST_SESSION_ID
+        assert info.session_id() == lsl_test_session_id
     finally:
         bridge.close()
+
+
+_DISCOVERY_SCRIPT = textwrap.dedent(
+    """
+    import pylsl
+    from sensorhub import events as ev
+    from sensorhub.bridges.lsl import LslBridge
+
+    bridge = LslBridge(["p1"], session_id="straced")
+    found = pylsl.resolve_streams(wait_time=1.0)  # a full discovery round, every group
+    (info,) = [i for i in found if i.source_id() == "sensorhub:straced:p1:angles"]
+    inlet = pylsl.StreamInlet(info)
+    inlet.open_stream(timeout=10)
+    bridge.on_event(ev.Angle("p1", 0.5, 10.0, 2.0))
+    assert inlet.pull_sample(timeout=10)[0] == [10.0, 2.0]
+    bridge.close()
+    """
+)
+
+
+def _destinations(config: Path, trace: Path, *, must_succeed: bool = True) -> set[str]:
+    """Every IP address a bridge + resolve + inlet run sends to or connects to, per strace."""
+    assert STRACE is not None
+    env = dict(os.environ) | {"LSLAPICFG": str(config)}
+    tracer = [STRACE, "-f", "-qq", "-e", "trace=sendto,sendmsg,connect", "-o", str(trace)]
+    done = subprocess.run(
+        [*tracer, sys.executable, "-c", _DISCOVERY_SCRIPT],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0 and "ptrace" in done.stderr:
+        pytest.skip(f"strace cannot trace here: {done.stderr.strip()}")
+    assert done.returncode == 0 or not must_succeed, done.stderr
+    text = trace.read_text(encoding="utf-8")
+    found = re.findall(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6?, "([^"]+)"', text)
+    return {v4 or v6 for v4, v6 in found}
+
+
+@pytest.mark.skipif(STRACE is None, reason="strace is not installed: cannot watch the sockets")
+def test_liblsl_only_talks_to_this_machine(
+    pylsl: Any, lsl_test_config: Path, tmp_path: Path
+) -> None:
+    assert _destinations(lsl_test_config, tmp_path / "trace") == {"127.0.0.1"}
+
+
+@pytest.mark.skipif(STRACE is None, reason="strace is not installed: cannot watch the sockets")
+def test_the_shipped_config_alone_keeps_liblsl_on_this_machine(pylsl: Any, tmp_path: Path) -> None:
+    assert _destinations(MACHINE_ONLY_CONFIG, tmp_path / "trace") == {"127.0.0.1"}
+
+
+@pytest.mark.skipif(STRACE is None, reason="strace is not installed: cannot watch the sockets")
+def test_the_socket_watch_sees_other_destinations(pylsl: Any, tmp_path: Path) -> None:
+    # The check above can fail: a machine group moved to 127.0.0.2 (still loopback, so nothing
+    # leaves this host) shows up.
+    config = tmp_path / "lsl_api.cfg"
+    config.write_text(
+        MACHINE_ONLY_CONFIG.read_text(encoding="utf-8")
+        + "\n[multicast]\nMachineAddresses = {127.0.0.2}\n",
+        encoding="utf-8",
+    )
+    assert "127.0.0.2" in _destinations(config, tmp_path / "trace", must_succeed=False)
 
 
 @pytest.mark.parametrize(
