@@ -60,7 +60,7 @@ from sensorhub import __version__
 from sensorhub import events as ev
 from sensorhub.errors import ConfigError
 
-__all__ = ["MACHINE_ONLY_CONFIG", "LslBridge", "read_api_config"]
+__all__ = ["MACHINE_ONLY_CONFIG", "LslBridge", "lsl_version", "read_api_config"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,17 @@ def _load_pylsl() -> Any:
             f"LSL not available: {exc} (install the `sensorhub[lsl]` extra; on glibc < 2.35 "
             "or ARM, also install liblsl, e.g. `conda install -c conda-forge liblsl`)"
         ) from exc
+
+
+def lsl_version() -> str:
+    """``"liblsl 1.18 (pylsl 1.18.6)"``, or ConfigError ("LSL not available: ...")."""
+    pylsl = _load_pylsl()
+    try:
+        library = int(pylsl.library_version())
+    except Exception as exc:
+        raise ConfigError(f"LSL not available: liblsl does not answer: {exc}") from exc
+    binding = getattr(pylsl, "__version__", "?")
+    return f"liblsl {library // 100}.{library % 100} (pylsl {binding})"
 
 
 def read_api_config(path: str | os.PathLike[str]) -> dict[str, str]:

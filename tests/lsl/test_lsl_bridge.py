@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from sensorhub import events as ev
-from sensorhub.bridges.lsl import MACHINE_ONLY_CONFIG, LslBridge, read_api_config
+from sensorhub.bridges.lsl import MACHINE_ONLY_CONFIG, LslBridge, lsl_version, read_api_config
 from sensorhub.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -190,6 +190,44 @@ def test_unloadable_liblsl_is_a_config_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "pylsl", None)  # import pylsl now raises ImportError
     with pytest.raises(ConfigError, match=r"^LSL not available: "):
         LslBridge(["p1"], session_id=_session())
+
+
+def test_a_liblsl_that_fails_to_load_is_a_config_error(tmp_path: Path) -> None:
+    # pylsl's real failure: the library file is there but the loader refuses it (wrong
+    # platform, missing libstdc++...). PYLSL_LIB makes pylsl try this file first.
+    broken = tmp_path / "liblsl.so"
+    broken.write_bytes(b"not a shared library")
+    script = textwrap.dedent(
+        """
+        from sensorhub.bridges.lsl import LslBridge, lsl_version
+        from sensorhub.errors import ConfigError
+        for attempt in (lambda: LslBridge(["p1"], session_id="s"), lsl_version):
+            try:
+                attempt()
+            except ConfigError as exc:
+                print(str(exc).splitlines()[0])
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=dict(os.environ) | {"PYLSL_LIB": str(broken)},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert line.startswith(f"LSL not available: liblsl library '{broken}' found but could not")
+
+
+def test_lsl_version_names_the_library(pylsl: Any) -> None:
+    assert lsl_version() == (
+        f"liblsl {pylsl.library_version() // 100}.{pylsl.library_version() % 100} "
+        f"(pylsl {pylsl.__version__})"
+    )
 
 
 def test_bad_rate_and_repeated_participants_are_refused() -> None:
