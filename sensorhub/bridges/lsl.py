@@ -71,8 +71,8 @@ ANGLE_CHANNELS = ("forward", "lateral")
 ANGLE_UNIT = "degrees"
 ANGLE_STREAM_TYPE = "Inclination"
 MARKER_STREAM_TYPE = "Markers"
-#: Seconds of samples an outlet keeps for a slow or reconnecting inlet (liblsl's default is
-#: 6 minutes; angles are tiny, but a marker stream's buffer is counted in 100s of samples).
+#: Seconds of samples an outlet keeps for a slow or reconnecting inlet (liblsl's default, 6
+#: minutes; angles are tiny). For the irregular marker stream liblsl reads it as 36 000 markers.
 MAX_BUFFERED_S = 360
 #: How long :meth:`LslBridge.close` keeps the outlets after the final marker when an inlet is
 #: connected: liblsl drops what an outlet has not sent yet when it is destroyed, and on one
@@ -146,22 +146,23 @@ def read_api_config(path: str | os.PathLike[str]) -> dict[str, str]:
     return values
 
 
-def _use_api_config(path: str | os.PathLike[str] | None) -> None:
-    """Point liblsl at ``path`` (validated) unless it already read another config."""
-    global _config_in_effect
+def _check_api_config(path: str | os.PathLike[str] | None) -> str:
+    """Validate the config liblsl will read (``path``, else ``LSLAPICFG``), point LSLAPICFG
+    at ``path``, and refuse a change once liblsl has read one. Returns what will be in
+    effect."""
     wanted = os.environ.get("LSLAPICFG") if path is None else os.fspath(Path(path).resolve())
     if wanted is not None:
         read_api_config(wanted)
+    effective = wanted or "(liblsl defaults)"
     if _config_in_effect is not None:
-        if wanted is not None and wanted != _config_in_effect:
+        if effective != _config_in_effect:
             raise ConfigError(
-                f"LSL config {wanted}: liblsl already read {_config_in_effect} in this process "
-                "(it reads its configuration once); restart to change it"
+                f"LSL config {effective}: liblsl already read {_config_in_effect} in this "
+                "process (it reads its configuration once); restart to change it"
             )
-        return
-    if path is not None and wanted is not None:
+    elif path is not None and wanted is not None:
         os.environ["LSLAPICFG"] = wanted
-    _config_in_effect = wanted or "(liblsl defaults)"
+    return effective
 
 
 class LslBridge:
@@ -188,8 +189,10 @@ class LslBridge:
         ids = list(participants)
         if len(set(ids)) != len(ids):
             raise ConfigError(f"lsl: participant ids repeat: {ids}")
-        _use_api_config(api_config)
+        config = _check_api_config(api_config)
         self._lsl = _load_pylsl()
+        global _config_in_effect
+        _config_in_effect = config  # liblsl reads it at its first use, just below
         self.session_id = session_id
         self.session_name = session_name
         self.angle_rate_hz = float(angle_rate_hz)
