@@ -13,8 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sensorhub.cli import build_parser
 from sensorhub.config import CONFIG_SCHEMA, load_config
+from sensorhub.doctor import CHECKS
 from sensorhub.sources.base import SensorKind
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -187,3 +190,41 @@ def test_unit_exposure_stays_low() -> None:
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
     assert match, done.stdout + done.stderr
     assert float(match.group(1)) <= 2.5  # systemd rates <= 3.9 as OK
+
+
+README = DEPLOY / "README.md"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "journalctl -u sensorhub",
+        "VACUUM INTO",
+        ".backup",
+        "-wal",
+        "usermod -aG bluetooth",
+        "BlueZ 5.55",
+        "pip install --upgrade",
+        "/var/lib/sensorhub/sessions.sqlite",
+        "/etc/sensorhub/sensorhub.toml",
+        "Raspberry Pi",
+    ],
+)
+def test_readme_covers_operations(words: str) -> None:
+    assert words in README.read_text(encoding="utf-8")
+
+
+def test_readme_commands_exist() -> None:
+    text = README.read_text(encoding="utf-8")
+    used = set(re.findall(r"bin/sensorhub (\w+)|\$SH (\w+)|`sensorhub (\w+)", text))
+    commands = {name for group in used for name in group if name}
+    assert {"doctor", "serve", "sessions", "export", "scan"} <= commands
+    for command in commands:
+        with pytest.raises(SystemExit) as done:
+            build_parser().parse_args([command, "--help"])
+        assert done.value.code == 0, command
+
+
+def test_readme_lists_every_doctor_check() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert [c.title for c in CHECKS if f"| {c.title} |" not in text] == []
