@@ -34,6 +34,7 @@ recorded receive times reproduces the live session times bit for bit.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal
@@ -117,6 +118,9 @@ def _empty() -> NDArray[np.int64]:
     return np.empty(0, np.int64)
 
 
+_EMPTY = _empty()
+
+
 @dataclass(frozen=True, slots=True)
 class TimedFrame:
     """Per-sample device times for one accepted frame, or why it was dropped."""
@@ -160,16 +164,29 @@ class DeviceTimeline:
 
     def push(self, anchor_ns: int, n_samples: int, seq: int | None = None) -> TimedFrame:
         """Accept a frame of ``n_samples`` whose anchor sample has device time ``anchor_ns``."""
+        outcome, gap = self.step(anchor_ns, n_samples, seq)
+        if outcome is not FrameOutcome.OK:
+            return TimedFrame(outcome)
+        return TimedFrame(FrameOutcome.OK, self._sample_times(anchor_ns, n_samples), gap)
+
+    def step(
+        self, anchor_ns: int, n_samples: int, seq: int | None = None
+    ) -> tuple[FrameOutcome, Gap | None]:
+        """:meth:`push` without building the sample times: the outcome and any gap.
+
+        After an OK step, :attr:`period_ns` is the period the frame's samples are spaced by
+        and :attr:`last_sample` the device time of its last sample.
+        """
         frames_lost = self._frames_lost(seq)
         if isinstance(frames_lost, FrameOutcome):
-            return TimedFrame(frames_lost)
+            return frames_lost, None
         last = self._last_anchor
-        gap: Gap | None = None
+        lost = 0
         if last is not None:
             if anchor_ns == last and frames_lost is None:
-                return TimedFrame(FrameOutcome.DUPLICATE)
+                return FrameOutcome.DUPLICATE, None
             if anchor_ns <= last:
-                return TimedFrame(FrameOutcome.OUT_OF_ORDER)
+                return FrameOutcome.OUT_OF_ORDER, None
             # Samples separating the two anchors if nothing was lost in between.
             between = n_samples if self.anchor == "last" else self._last_n
             advance = anchor_ns - last
@@ -178,17 +195,24 @@ class DeviceTimeline:
                 lost = -1  # lost, count unknown
             if lost == 0:
                 self._learn_period(advance / between)
-        times = self._sample_times(anchor_ns, n_samples)
+        # The same rounding as _sample_times' last offset, without building the array.
+        span = round((n_samples - 1) * self.period_ns)
+        first = anchor_ns - span if self.anchor == "last" else anchor_ns
+        gap: Gap | None = None
         if last is not None and lost != 0:
-            missing = max(round((int(times[0]) - self._last_sample) / self.period_ns) - 1, 1)
-            frames = frames_lost if frames_lost else None
-            gap = Gap(self._last_sample, int(times[0]), missing, frames)
+            missing = max(round((first - self._last_sample) / self.period_ns) - 1, 1)
+            gap = Gap(self._last_sample, first, missing, frames_lost if frames_lost else None)
         self._last_anchor = anchor_ns
-        self._last_sample = int(times[-1])
+        self._last_sample = anchor_ns if self.anchor == "last" else anchor_ns + span
         self._last_n = n_samples
         if seq is not None:
             self._last_seq = seq
-        return TimedFrame(FrameOutcome.OK, times, gap)
+        return FrameOutcome.OK, gap
+
+    @property
+    def last_sample(self) -> int:
+        """Device time of the last sample of the last accepted frame."""
+        return self._last_sample
 
     @property
     def last_anchor(self) -> int | None:
@@ -239,6 +263,11 @@ class ClockMapper:
     @property
     def ready(self) -> bool:
         return self.offset_ns is not None
+
+    @property
+    def ref(self) -> int:
+        """The device time the line is expressed around (the first one observed)."""
+        return self._ref
 
     def observe(self, device_ns: int, receive_ns: int) -> None:
         """An arrival: the sample at ``device_ns`` had been measured by ``receive_ns``."""
@@ -316,28 +345,92 @@ class SensorClock:
         self, anchor_ns: int, n_samples: int, receive_ns: int, seq: int | None = None
     ) -> TimedSamples:
         """Place a frame received at session time ``receive_ns`` on the session clock."""
-        last_anchor = self.timeline.last_anchor
-        if last_anchor is not None and anchor_ns < last_anchor - RESTART_JUMP_NS:
-            self.restart()  # the device clock went back by far more than any reordering
-        frame = self.timeline.push(anchor_ns, n_samples, seq)
-        if frame.outcome is not FrameOutcome.OK:
-            return TimedSamples(frame.outcome)
-        self.mapper.observe(int(frame.t_device_ns[-1]), receive_ns)
-        t = self.mapper.map(frame.t_device_ns)
-        gap: Gap | None = None
-        if self._last_session is not None:
-            if t[0] <= self._last_session:
-                t = t + (self._last_session + 1 - t[0])
-            gap = self._session_gap(frame.gap, int(t[0]))
-        self._last_session = int(t[-1])
-        self._restarted = False
-        return TimedSamples(FrameOutcome.OK, t, frame.t_device_ns, gap)
+        return self.push_many([anchor_ns], [n_samples], [receive_ns], [seq])[0]
 
-    def _session_gap(self, device_gap: Gap | None, first: int) -> Gap | None:
+    def push_many(
+        self,
+        anchors: Sequence[int],
+        counts: Sequence[int],
+        receives: Sequence[int],
+        seqs: Sequence[int | None] | None = None,
+    ) -> list[TimedSamples]:
+        """:meth:`push` for a run of frames, in order, with exactly the same results.
+
+        The per-frame bookkeeping (timeline, drift fit) is scalar Python; the sample times of
+        all accepted frames are then built in one vectorised step per frame size, with the
+        very same float operations :meth:`push` applies to one frame. Live sessions push one
+        or a few frames at a time, a replay thousands: both get bit-identical times.
+        """
+        out: list[TimedSamples] = [TimedSamples(FrameOutcome.OK)] * len(anchors)
+        accepted: list[tuple[int, int, int, float, float, float, int, Gap | None, bool]] = []
+        placed = self._last_session is not None
+        restarted = self._restarted
+        timeline, mapper = self.timeline, self.mapper
+        for i, anchor in enumerate(anchors):
+            last_anchor = timeline.last_anchor
+            if last_anchor is not None and anchor < last_anchor - RESTART_JUMP_NS:
+                # The device clock went back by far more than any reordering: it restarted.
+                timeline.reset()
+                mapper.reset()
+                restarted = placed
+            outcome, gap = timeline.step(anchor, counts[i], None if seqs is None else seqs[i])
+            if outcome is not FrameOutcome.OK:
+                out[i] = TimedSamples(outcome)
+                continue
+            mapper.observe(timeline.last_sample, receives[i])
+            assert mapper.offset_ns is not None
+            accepted.append(
+                (i, anchor, counts[i], timeline.period_ns, mapper.offset_ns, mapper.drift,
+                 mapper.ref, gap, restarted)
+            )  # fmt: skip
+            restarted = False
+            placed = True
+        self._restarted = restarted
+        device, session = self._times(accepted)
+        for row, (i, _, _, period, _, _, _, device_gap, was_restarted) in enumerate(accepted):
+            t = session[row]
+            gap_out: Gap | None = None
+            if self._last_session is not None:
+                if t[0] <= self._last_session:
+                    t = t + (self._last_session + 1 - t[0])
+                gap_out = self._session_gap(device_gap, int(t[0]), was_restarted, period)
+            self._last_session = int(t[-1])
+            out[i] = TimedSamples(FrameOutcome.OK, t, device[row], gap_out)
+        return out
+
+    def _times(
+        self, accepted: list[tuple[int, int, int, float, float, float, int, Gap | None, bool]]
+    ) -> tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]]:
+        """Device and session times of accepted frames, vectorised per frame size."""
+        device: list[NDArray[np.int64]] = [_EMPTY] * len(accepted)
+        session: list[NDArray[np.int64]] = [_EMPTY] * len(accepted)
+        by_size: dict[int, list[int]] = {}
+        for row, entry in enumerate(accepted):
+            by_size.setdefault(entry[2], []).append(row)
+        for n, rows in by_size.items():
+            a = np.array([accepted[r][1] for r in rows], dtype=np.int64)
+            period = np.array([accepted[r][3] for r in rows], dtype=np.float64)
+            offset = np.array([accepted[r][4] for r in rows], dtype=np.float64)
+            drift = np.array([accepted[r][5] for r in rows], dtype=np.float64)
+            ref = np.array([accepted[r][6] for r in rows], dtype=np.int64)
+            offsets = np.rint(_ramp(n)[None, :] * period[:, None]).astype(np.int64)
+            if self.timeline.anchor == "first":
+                dev = a[:, None] + offsets
+            else:
+                dev = a[:, None] - offsets[:, ::-1]
+            rel = (dev - ref[:, None]).astype(np.float64)
+            ses = dev + np.rint(offset[:, None] + drift[:, None] * rel).astype(np.int64)
+            for k, r in enumerate(rows):
+                device[r] = dev[k]
+                session[r] = ses[k]
+        return device, session
+
+    def _session_gap(
+        self, device_gap: Gap | None, first: int, restarted: bool, period: float
+    ) -> Gap | None:
         assert self._last_session is not None
         span = first - self._last_session
-        period = self.timeline.period_ns
-        if self._restarted:
+        if restarted:
             if span <= GAP_FACTOR * period:
                 return None
             missing = max(round(span / period) - 1, 1)

@@ -171,21 +171,25 @@ class ParticipantPipeline:
         return [e for _, e in out]
 
     def _decimate(self, t_ns: NDArray[np.int64]) -> list[int]:
-        """Indices of the first sample at or after each display tick (chunking-proof)."""
+        """Indices of the first sample at or after each display tick (chunking-proof).
+
+        A sample is picked when it is the first at or after the next pending tick; the tick
+        after it is the next multiple of the period. Since ticks are multiples of the period,
+        that is: among samples at or after the pending tick, the first of each period slot.
+        """
         if t_ns.size == 0:
             return []
         period = self._period_ns
         if self._next_angle_ns is None:
             self._next_angle_ns = -(-int(t_ns[0]) // period) * period
-        picks: list[int] = []
-        start = 0
-        while True:
-            i = int(np.searchsorted(t_ns[start:], self._next_angle_ns)) + start
-            if i >= t_ns.size:
-                return picks
-            picks.append(i)
-            self._next_angle_ns = (int(t_ns[i]) // period + 1) * period
-            start = i + 1
+        start = int(np.searchsorted(t_ns, self._next_angle_ns))
+        if start >= t_ns.size:
+            return []
+        slot = t_ns[start:] // period
+        picks = np.r_[0, np.flatnonzero(np.diff(slot)) + 1] + start
+        self._next_angle_ns = (int(t_ns[picks[-1]]) // period + 1) * period
+        out: list[int] = picks.tolist()
+        return out
 
     def _started(self, e: EpisodeStart) -> ev.EpisodeStarted:
         return ev.EpisodeStarted(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -142,3 +144,40 @@ def test_same_inputs_give_bit_identical_session_times() -> None:
         return np.concatenate([clock.push(a, 36, r).t_session_ns for a, r in frames])
 
     np.testing.assert_array_equal(run(), run())
+
+
+def test_push_many_equals_frame_by_frame_pushes_in_any_split() -> None:
+    """A replay pushes thousands of frames at once, a live link one: identical results."""
+    rng = np.random.default_rng(5)
+    frames, _, _ = simulate_link(20.0, 300.0, seed=9)
+    items = list(frames)
+    # Damage the stream: drop some frames, repeat some, and restart the device clock once.
+    items = [f for k, f in enumerate(items) if k % 97 != 50]
+    items.insert(300, items[299])
+    restart_at = 900
+    items = items[:restart_at] + [(a - 10**13, r) for a, r in items[restart_at:]]
+
+    def run(split: list[int]) -> list[tuple[str, list[int], object]]:
+        clock = SensorClock(200.0, anchor="last")
+        out = []
+        bounds = [0, *np.cumsum(split).tolist()]
+        for lo, hi in itertools.pairwise(bounds):
+            chunk = items[lo:hi]
+            res = clock.push_many([a for a, _ in chunk], [36] * len(chunk), [r for _, r in chunk])
+            out += [(t.outcome.value, t.t_session_ns.tolist(), t.gap) for t in res]
+        return out
+
+    one_by_one = run([1] * len(items))
+    whole = run([len(items)])
+    sizes = rng.integers(1, 200, size=len(items))
+    split, total = [], 0
+    for s in sizes:
+        if total >= len(items):
+            break
+        split.append(int(min(s, len(items) - total)))
+        total += split[-1]
+    assert whole == one_by_one
+    assert run(split) == one_by_one
+    outcomes = [o for o, _, _ in one_by_one]
+    assert "duplicate" in outcomes
+    assert sum(g is not None for _, _, g in one_by_one) >= 3  # losses and the restart

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from sensorhub.ingest import SensorDecoder, SensorSamples
-from sensorhub.sources.base import Command, Item, LinkState, LinkStatus, SensorKind
+from sensorhub.sources.base import Command, Item, LinkState, LinkStatus, RawFrame, SensorKind
 from sensorhub.sources.ble import BackendClasses, Device, ReconnectPolicy, SensorSupervisor
 from sensorhub.sources.drivers import driver_for
 
@@ -93,30 +93,37 @@ class DecodeStage:
             batch = [await self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            pending: dict[str, list[SensorSamples]] = {}
+            # Frames wait per sensor until something must follow them (a link change of that
+            # sensor, any command, the end of the batch); then they are decoded as one run.
+            pending: dict[str, list[RawFrame]] = {}
             for item in batch:
                 try:
                     if isinstance(item, LinkStatus):
-                        self._emit(pending.pop(item.sensor, []))
+                        self._decode_and_emit(item.sensor, pending.pop(item.sensor, []))
                         self._apply_status(item)
                     elif isinstance(item, Command):
-                        for blocks in pending.values():  # everything before it, first
-                            self._emit(blocks)
+                        for sensor, frames in pending.items():  # everything before it, first
+                            self._decode_and_emit(sensor, frames)
                         pending.clear()
                         for command_sink in self.command_sinks:
                             command_sink(item)
                     else:
-                        pending.setdefault(item.sensor, []).extend(
-                            self.decoders[item.sensor].feed(item)
-                        )
+                        pending.setdefault(item.sensor, []).append(item)
                 except Exception:
                     log.exception("pipeline failed on %r", item)
-            for blocks in pending.values():
-                self._emit(blocks)
+            for sensor, frames in pending.items():
+                try:
+                    self._decode_and_emit(sensor, frames)
+                except Exception:
+                    log.exception("pipeline failed on %d frames of %s", len(frames), sensor)
             for batch_sink in self.batch_sinks:
                 batch_sink(batch)
             for _ in batch:
                 self._queue.task_done()
+
+    def _decode_and_emit(self, sensor: str, frames: list[RawFrame]) -> None:
+        if frames:
+            self._emit(self.decoders[sensor].feed_many(frames))
 
     def _emit(self, blocks: list[SensorSamples]) -> None:
         if not blocks:
