@@ -650,7 +650,32 @@ def check_database(ctx: DoctorContext) -> CheckResult:
             "free some space or move the database (deploy/README.md: backing up and moving)",
         )
     room = "" if free is None else f"; {free / 2**30:.1f} GiB free"
+    owner = _file_owner(path) if ctx.linux and path.exists() else None
+    if owner is not None and owner[0] != ctx.identity.uid:
+        return CheckResult(
+            name,
+            title,
+            Status.WARN,
+            f"{summary}{room}; but it belongs to {owner[1]}, and this check ran as "
+            f"{ctx.identity.user}, so it says nothing about {owner[1]}'s permissions",
+            f"run the doctor as its owner: `sudo -u {owner[1]} sensorhub doctor --db {path} "
+            "...` (a root process opening the store can also leave root-owned -wal/-shm "
+            "files that the service cannot open)",
+        )
     return CheckResult(name, title, Status.OK, summary + room)
+
+
+def _file_owner(path: Path) -> tuple[int, str] | None:
+    import pwd  # POSIX only
+
+    try:
+        uid = path.stat().st_uid
+    except OSError:
+        return None
+    try:
+        return uid, pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return uid, str(uid)
 
 
 def _try_store(path: Path) -> str:

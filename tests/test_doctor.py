@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import errno
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -63,7 +64,10 @@ def healthy(**changes: Any) -> Probes:
         ),
         btmgmt=_never,
         bluez_version=lambda: "5.66",
-        identity=lambda: Identity(1000, "lab", frozenset({"lab", "bluetooth"}), frozenset({"lab"})),
+        # This process's uid, so that the stores the tests create belong to "lab".
+        identity=lambda: Identity(
+            os.geteuid(), "lab", frozenset({"lab", "bluetooth"}), frozenset({"lab"})
+        ),
         bind=lambda host, port: None,
         package_version=VERSIONS.get,
         requirements=lambda: PINS,
@@ -288,6 +292,21 @@ def test_unusable_database_fails(tmp_path: Path, damage: str) -> None:
     assert check.status is Status.FAIL
     assert words in check.summary
     assert check.fix is not None
+
+
+def test_a_store_checked_by_another_user_than_its_owner_is_a_warning(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.sqlite"
+    connect(db).close()
+    owner = db.stat().st_uid
+    other = Identity(owner + 4242, "visitor", frozenset({"visitor"}), frozenset())
+    check = results(tmp_path, healthy(identity=lambda: other), db_path=db)["database"]
+    assert check.status is Status.WARN
+    assert "this check ran as visitor" in check.summary
+    assert "sudo -u " in (check.fix or "")
+    me = Identity(owner, "me", frozenset({"me", "bluetooth"}), frozenset())
+    assert results(tmp_path, healthy(identity=lambda: me), db_path=db)["database"].status is (
+        Status.OK
+    )
 
 
 def test_little_free_space_is_a_warning(tmp_path: Path) -> None:
