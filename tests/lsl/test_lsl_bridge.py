@@ -407,3 +407,15 @@ def test_a_failing_marker_outlet_is_swallowed_too(pylsl: Any) -> None:
     bridge.on_event(ev.EpisodeStarted("p1", "forward", "forward", 4.0, 4.2, 6.0))
     bridge.close()
     assert (bridge.errors, bridge.markers_pushed) == (2, 0)
+
+
+def test_public_surface_is_pinned() -> None:
+    from sensorhub.bridges import lsl
+
+    assert sorted(lsl.__all__) == [
+        "MACHINE_ONLY_CONFIG",
+        "LslBridge",
+        "lsl_version",
+        "read_api_config",
+    ]
+    assert all(hasattr(lsl, name) for name in lsl.__all__)
