@@ -64,8 +64,9 @@ REQUIRED_PACKAGES = {"bleak": (">=", "1.0"), "bumble": ("==", "0.0.236")}
 #: How long the D-Bus probe waits for the system bus and for BlueZ's answer. A healthy bus
 #: answers in milliseconds; a hung one must not hang the doctor.
 DBUS_TIMEOUT_S = 2.0
-#: Below this much free space next to the database, a long session may fill the disk (four H10s
-#: record roughly 100 MB an hour with their events).
+#: Below this much free space next to the database, a day of sessions may fill the disk. (An
+#: estimate, not a measurement: an H10 at 200 Hz sends about 1.5 kB/s of frames and its 10 Hz
+#: angle events add as much, so a room of four sensors stores some tens of MB an hour.)
 MIN_FREE_BYTES = 1 << 30
 #: Where the bluetoothd binary lives on Debian-family systems (it is not on PATH).
 BLUETOOTHD_PATHS = ("/usr/libexec/bluetooth/bluetoothd", "/usr/lib/bluetooth/bluetoothd")
@@ -110,8 +111,9 @@ class AdapterInfo:
 
 @dataclass(frozen=True, slots=True)
 class BluezProbe:
-    """What the D-Bus system bus said. ``error`` is set when the bus could not be reached;
-    ``denied`` when BlueZ refused us (its D-Bus policy)."""
+    """What the D-Bus system bus said. ``error`` says what went wrong: the bus unreachable
+    (``bus_reachable`` False), or BlueZ not answering; ``denied``: BlueZ's D-Bus policy
+    refused this user."""
 
     bus_reachable: bool
     bluez_running: bool = False
