@@ -413,8 +413,8 @@ def test_public_surface_is_pinned() -> None:
     from sensorhub.bridges import lsl
 
     assert sorted(lsl.__all__) == [
-        "MACHINE_ONLY_CONFIG",
         "LslBridge",
+        "MACHINE_ONLY_CONFIG",
         "lsl_version",
         "read_api_config",
     ]
