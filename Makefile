@@ -3,10 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# The dashboard tests drive Debian's chromium (no browser download).
-CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test system-deps lint typecheck pytest bench clean
 
 # (Re)install when the project metadata changes; editable so source edits apply at once.
 $(STAMP): pyproject.toml
@@ -18,16 +16,28 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/sensorhub serve --virtual 2
 
-test: $(STAMP) $(CHROMIUM) lint typecheck pytest
+test: $(STAMP) system-deps lint typecheck pytest
 
-# chromium is installed when missing, which needs root (CI runs as root); otherwise the
-# message says what to run.
-$(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ]; then \
-		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else \
-		echo "the dashboard tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+# Programs the tests drive, and the Debian package of each: chromium for the dashboard tests
+# (never a downloaded browser), systemd-analyze to verify the unit file, dbus-daemon for a
+# private bus in the doctor tests, strace to prove liblsl only talks to loopback. Missing ones
+# are installed with apt (needs root, as CI has); otherwise the message says what to run.
+SYSTEM_DEPS := /usr/bin/chromium:chromium /usr/bin/systemd-analyze:systemd \
+	/usr/bin/dbus-daemon:dbus-daemon /usr/bin/strace:strace
+
+system-deps:
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+		[ -x "$${dep%%:*}" ] || missing="$$missing $${dep##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian packages:$$missing"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "the tests need Debian packages:$$missing (sudo apt-get install$$missing)"; \
+			exit 1; \
+		fi; \
 	fi
 
 lint: $(STAMP)
