@@ -198,7 +198,7 @@ class LslBridge:
         self.angle_rate_hz = float(angle_rate_hz)
         #: LSL time of session t=0: a session time ``t`` is stamped ``t + offset``.
         self.offset = float(self._lsl.local_clock()) - session_now_s
-        #: Failed pushes (each logged); the pipeline never sees them.
+        #: Failed pushes (the first per stream logged with its traceback); never raised.
         self.errors = 0
         #: Events for participants this bridge has no outlet for (ignored, counted).
         self.ignored = 0
