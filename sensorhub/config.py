@@ -33,6 +33,7 @@ __all__ = [
     "CalibrationConfig",
     "DetectionConfig",
     "HubConfig",
+    "LslConfig",
     "ParticipantConfig",
     "ServerConfig",
     "config_to_json",
@@ -123,6 +124,14 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
         },
+        "lsl": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "api_config": {"type": "string", "minLength": 1},
+            },
+        },
         "server": {
             "type": "object",
             "additionalProperties": False,
@@ -188,11 +197,21 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LslConfig:
+    """LSL outlets (``pip install 'sensorhub[lsl]'``): ``api_config`` is an lsl_api.cfg path
+    (``sensorhub/bridges/lsl_api.cfg`` keeps discovery on this machine)."""
+
+    enabled: bool = False
+    api_config: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HubConfig:
     participants: tuple[ParticipantConfig, ...]
     dyads: tuple[tuple[str, str], ...] = ()
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    lsl: LslConfig = field(default_factory=LslConfig)
     session_name: str = "session"
     angle_rate_hz: float = 10.0
     status_interval_s: float = 1.0
@@ -250,6 +269,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> HubConfig
         dyads.append((pair[0], pair[1]))
     session = raw.get("session", {})
     server = raw.get("server", {})
+    lsl = raw.get("lsl", {})
     return HubConfig(
         participants=participants,
         dyads=tuple(dyads),
@@ -260,6 +280,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> HubConfig
             token=server.get("token"),
             allowed_origins=tuple(server.get("allowed_origins", ())),
         ),
+        lsl=LslConfig(bool(lsl.get("enabled", False)), lsl.get("api_config")),
         session_name=session.get("name", "session"),
         angle_rate_hz=float(session.get("angle_rate_hz", 10.0)),
         status_interval_s=float(session.get("status_interval_s", 1.0)),
@@ -400,4 +421,6 @@ def config_to_json(config: HubConfig) -> dict[str, Any]:
         },
         "participants": participants,
         "dyads": [list(d) for d in config.dyads],
+        "lsl": {"enabled": config.lsl.enabled}
+        | ({"api_config": config.lsl.api_config} if config.lsl.api_config else {}),
     }

@@ -18,6 +18,7 @@ import signal
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sensorhub import __version__
 from sensorhub.bus import EventBus
@@ -31,6 +32,9 @@ from sensorhub.sources.base import SensorKind
 from sensorhub.sources.environment import open_environment
 from sensorhub.sources.live import LiveSensors, monotonic_session_clock
 from sensorhub.store.sqlite import Recorder, default_db_path
+
+if TYPE_CHECKING:
+    from sensorhub.bridges.lsl import LslBridge
 
 __all__ = ["register"]
 
@@ -89,13 +93,36 @@ async def _serve(args: argparse.Namespace) -> int:
             print(f"sensorhub: dashboard on {where}", flush=True)
             if handle.token:
                 print(f"sensorhub: access token {handle.token}", flush=True)
+            lsl_bridge = _lsl_bridge(args, config, hub)
             hub.start()
             try:
                 await stop.wait()
             finally:
                 print("sensorhub: stopping: sensor streams first, then clients", flush=True)
                 await hub.close()
+                if lsl_bridge is not None:  # after close: truncated episode ends go out too
+                    await asyncio.to_thread(lsl_bridge.close, hub.now_ns() / 1e9)
     return 0
+
+
+def _lsl_bridge(args: argparse.Namespace, config: HubConfig, hub: Hub) -> LslBridge | None:
+    """LSL outlets when asked for (``--lsl`` or ``[lsl] enabled``); session t=0 is mapped to
+    LSL's clock now, just before the hub starts."""
+    if not (args.lsl or config.lsl.enabled):
+        return None
+    from sensorhub.bridges.lsl import LslBridge  # loads liblsl: only when asked for
+
+    bridge = LslBridge(
+        [p.id for p in config.participants],
+        session_id=hub.session_id,
+        session_name=config.session_name,
+        angle_rate_hz=config.angle_rate_hz,
+        session_now_s=hub.now_ns() / 1e9,
+        api_config=args.lsl_config or config.lsl.api_config,
+    )
+    hub.event_sinks.append(bridge.on_event)
+    print("sensorhub: LSL outlets open (one angle stream per participant, markers)", flush=True)
+    return bridge
 
 
 def new_session_id() -> str:
@@ -139,6 +166,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=1, help="seed of the --virtual demo conversation")
     p.add_argument("--db", type=Path, help=f"session store (default {default_db_path()})")
     p.add_argument("--no-record", action="store_true", help="do not record this session")
+    p.add_argument("--lsl", action="store_true", help="open LSL outlets (needs sensorhub[lsl])")
+    p.add_argument("--lsl-config", metavar="FILE", help="lsl_api.cfg for liblsl")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     add_virtual_arguments(p)
 
