@@ -292,7 +292,9 @@ class ClockMapper:
         if len(self._bins) >= MIN_BINS_FOR_DRIFT:
             x = np.array([b[0] for b in self._bins], dtype=np.float64)
             y = np.array([b[1] for b in self._bins], dtype=np.float64)
-            slope = float(np.clip(np.polyfit(x, y, 1)[0], -MAX_DRIFT, MAX_DRIFT))
+            # Least-squares slope in closed form (a straight line needs no general solver).
+            dx = x - x.mean()
+            slope = float(np.clip((dx @ (y - y.mean())) / (dx @ dx), -MAX_DRIFT, MAX_DRIFT))
             self.drift = slope
             # Lower envelope: the line lies on or under every bin minimum.
             self.offset_ns = float(np.min(y - slope * x))
@@ -367,7 +369,7 @@ class SensorClock:
         restarted = self._restarted
         timeline, mapper = self.timeline, self.mapper
         for i, anchor in enumerate(anchors):
-            last_anchor = timeline.last_anchor
+            last_anchor = timeline._last_anchor
             if last_anchor is not None and anchor < last_anchor - RESTART_JUMP_NS:
                 # The device clock went back by far more than any reordering: it restarted.
                 timeline.reset()
@@ -377,11 +379,10 @@ class SensorClock:
             if outcome is not FrameOutcome.OK:
                 out[i] = TimedSamples(outcome)
                 continue
-            mapper.observe(timeline.last_sample, receives[i])
-            assert mapper.offset_ns is not None
+            mapper.observe(timeline._last_sample, receives[i])
             accepted.append(
-                (i, anchor, counts[i], timeline.period_ns, mapper.offset_ns, mapper.drift,
-                 mapper.ref, gap, restarted)
+                (i, anchor, counts[i], timeline.period_ns, mapper.offset_ns or 0.0,
+                 mapper.drift, mapper._ref, gap, restarted)
             )  # fmt: skip
             restarted = False
             placed = True

@@ -157,16 +157,17 @@ class ParticipantPipeline:
         out: list[tuple[float, Any]] = []
         out.extend((e.confirmed_ns / NS, self._started(e)) for e in chunk.started)
         out.extend((e.end_ns / NS, self._ended(e)) for e in chunk.ended)
-        for i in self._decimate(chunk.t_ns):
-            angle = ev.Angle(
-                self.id,
-                _s(int(chunk.t_ns[i])),
-                float(chunk.forward[i]),
-                float(chunk.lateral[i]),
-                motion=bool(chunk.dynamic[i]),
-                lying=bool(chunk.lying[i]),
-            )
-            out.append((angle.t, angle))
+        picks = self._decimate(chunk.t_ns)
+        if picks:
+            # One conversion per column, not four numpy scalar reads per angle.
+            t = (chunk.t_ns[picks] / NS).tolist()
+            fwd = chunk.forward[picks].tolist()
+            lat = chunk.lateral[picks].tolist()
+            dyn = chunk.dynamic[picks].tolist()
+            lie = chunk.lying[picks].tolist()
+            for k in range(len(picks)):
+                angle = ev.Angle(self.id, t[k], fwd[k], lat[k], motion=dyn[k], lying=lie[k])
+                out.append((t[k], angle))
         out.sort(key=lambda pair: pair[0])
         return [e for _, e in out]
 

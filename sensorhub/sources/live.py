@@ -55,13 +55,22 @@ class DecodeStage:
         self.decoders = {name: SensorDecoder(name, kind) for name, kind in targets}
         self._consumer: asyncio.Task[None] | None = None
         #: Unbounded on purpose: received data is never dropped; its depth is the backlog.
-        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._queue: asyncio.Queue[Item | list[Item]] = asyncio.Queue()
 
     def put(self, item: Item) -> None:
         """Tap and queue one item; returns at once (safe to call from BLE callbacks)."""
         for sink in self.item_sinks:
             sink(item)
         self._queue.put_nowait(item)
+
+    def put_many(self, items: list[Item]) -> None:
+        """:meth:`put` for many items at once (a replay): one queue entry, same order."""
+        if not items:
+            return
+        for sink in self.item_sinks:
+            for item in items:
+                sink(item)
+        self._queue.put_nowait(items)
 
     def start(self) -> None:
         self._consumer = asyncio.create_task(self._consume(), name="decode")
@@ -90,9 +99,15 @@ class DecodeStage:
         so this changes no result, only the per-call overhead under load.
         """
         while True:
-            batch = [await self._queue.get()]
+            entries = [await self._queue.get()]
             while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+                entries.append(self._queue.get_nowait())
+            batch: list[Item] = []
+            for entry in entries:
+                if isinstance(entry, list):
+                    batch.extend(entry)
+                else:
+                    batch.append(entry)
             # Frames wait per sensor until something must follow them (a link change of that
             # sensor, any command, the end of the batch); then they are decoded as one run.
             pending: dict[str, list[RawFrame]] = {}
@@ -118,7 +133,7 @@ class DecodeStage:
                     log.exception("pipeline failed on %d frames of %s", len(frames), sensor)
             for batch_sink in self.batch_sinks:
                 batch_sink(batch)
-            for _ in batch:
+            for _ in entries:
                 self._queue.task_done()
 
     def _decode_and_emit(self, sensor: str, frames: list[RawFrame]) -> None:

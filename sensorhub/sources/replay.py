@@ -64,6 +64,8 @@ __all__ = [
 #: Items fed between two drains at max speed: large enough to amortise per-call overhead,
 #: small enough to keep memory flat for hour-long recordings.
 MAX_SPEED_BATCH = 20_000
+#: Items handed to the decode stage per list at max speed.
+HAND_OVER = 2_000
 #: Items fed between two drains while websocket clients watch (a seek, max speed): a fast
 #: stretch publishes in one go what a live run spreads over minutes; smaller steps let each
 #: client's sender keep up instead of its queue overflowing (which disconnects it).
@@ -383,24 +385,42 @@ async def _feed(
     hub.start()
     items = frames = last_seq = 0
     complete, why, restart = True, "", False
+    # At max speed items go to the decode stage in lists (one queue entry each): every stage
+    # downstream is chunking-invariant, so only the per-item overhead changes.
+    held: list[Item] = []
+
+    def hand_over() -> None:
+        if held:
+            control._fed(clock.t_ns)
+            hub.stage.put_many(held.copy())
+            held.clear()
+
     try:
         for seq, item in iter_items(conn, row.id):
             t = _t(item)
-            if not control._free_running and not await control._turn(t, hub.stage.drain):
-                restart = True
-                break
-            clock.t_ns = max(clock.t_ns, t)
-            control._fed(clock.t_ns)
-            hub.stage.put(item)
+            if not control._free_running:
+                hand_over()
+                if not await control._turn(t, hub.stage.drain):
+                    restart = True
+                    break
+            if t > clock.t_ns:
+                clock.t_ns = t
+            held.append(item)
             items += 1
-            frames += isinstance(item, RawFrame)
+            frames += type(item) is RawFrame
             last_seq = seq
+            if len(held) >= HAND_OVER or not control._free_running:
+                hand_over()
             if items % (CLIENT_BATCH if hub.bus.subscriptions else MAX_SPEED_BATCH) == 0:
+                hand_over()
                 await hub.stage.drain()
                 await _let_clients_catch_up(hub.bus)
+        hand_over()
     except StoreError as exc:
         complete, why = False, str(exc)
     finally:
+        if not restart:
+            hand_over()  # what was read before the end (or the damage) is replayed
         if restart:
             # Abandoned, not ended: what closing publishes (truncated episodes, dyad
             # summaries) belongs to no timeline the pages will show, so it goes nowhere.
