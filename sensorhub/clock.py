@@ -148,6 +148,7 @@ class DeviceTimeline:
             raise ValueError(f"nominal rate must be positive, got {nominal_rate_hz}")
         self.nominal_period_ns = NS_PER_S / nominal_rate_hz
         self.anchor = anchor
+        self._last_anchored = anchor == "last"
         self.seq_modulo = seq_modulo
         self.period_ns = self.nominal_period_ns
         self.reset()
@@ -177,9 +178,10 @@ class DeviceTimeline:
         After an OK step, :attr:`period_ns` is the period the frame's samples are spaced by
         and :attr:`last_sample` the device time of its last sample.
         """
-        frames_lost = self._frames_lost(seq)
+        frames_lost = None if seq is None else self._frames_lost(seq)
         if isinstance(frames_lost, FrameOutcome):
             return frames_lost, None
+        last_anchored = self._last_anchored
         last = self._last_anchor
         lost = 0
         if last is not None:
@@ -188,7 +190,7 @@ class DeviceTimeline:
             if anchor_ns <= last:
                 return FrameOutcome.OUT_OF_ORDER, None
             # Samples separating the two anchors if nothing was lost in between.
-            between = n_samples if self.anchor == "last" else self._last_n
+            between = n_samples if last_anchored else self._last_n
             advance = anchor_ns - last
             lost = frames_lost if frames_lost is not None else 0
             if frames_lost is None and advance > GAP_FACTOR * between * self.period_ns:
@@ -197,13 +199,13 @@ class DeviceTimeline:
                 self._learn_period(advance / between)
         # The same rounding as _sample_times' last offset, without building the array.
         span = round((n_samples - 1) * self.period_ns)
-        first = anchor_ns - span if self.anchor == "last" else anchor_ns
+        first = anchor_ns - span if last_anchored else anchor_ns
         gap: Gap | None = None
         if last is not None and lost != 0:
             missing = max(round((first - self._last_sample) / self.period_ns) - 1, 1)
             gap = Gap(self._last_sample, first, missing, frames_lost if frames_lost else None)
         self._last_anchor = anchor_ns
-        self._last_sample = anchor_ns if self.anchor == "last" else anchor_ns + span
+        self._last_sample = anchor_ns if last_anchored else anchor_ns + span
         self._last_n = n_samples
         if seq is not None:
             self._last_seq = seq

@@ -154,9 +154,7 @@ class ParticipantPipeline:
         self._next_angle_ns = None
 
     def _events(self, chunk: DetectorChunk) -> list[Any]:
-        out: list[tuple[float, Any]] = []
-        out.extend((e.confirmed_ns / NS, self._started(e)) for e in chunk.started)
-        out.extend((e.end_ns / NS, self._ended(e)) for e in chunk.ended)
+        angles: list[Any] = []
         picks = self._decimate(chunk.t_ns)
         if picks:
             # One conversion per column, not four numpy scalar reads per angle.
@@ -165,10 +163,18 @@ class ParticipantPipeline:
             lat = chunk.lateral[picks].tolist()
             dyn = chunk.dynamic[picks].tolist()
             lie = chunk.lying[picks].tolist()
-            for k in range(len(picks)):
-                angle = ev.Angle(self.id, t[k], fwd[k], lat[k], motion=dyn[k], lying=lie[k])
-                out.append((t[k], angle))
-        out.sort(key=lambda pair: pair[0])
+            pid, angle = self.id, ev.Angle
+            angles = [
+                angle(pid, t[k], fwd[k], lat[k], motion=dyn[k], lying=lie[k])
+                for k in range(len(picks))
+            ]
+        if not chunk.started and not chunk.ended:
+            return angles  # already in time order
+        out: list[tuple[float, Any]] = []
+        out.extend((e.confirmed_ns / NS, self._started(e)) for e in chunk.started)
+        out.extend((e.end_ns / NS, self._ended(e)) for e in chunk.ended)
+        out.extend((a.t, a) for a in angles)
+        out.sort(key=lambda pair: pair[0])  # stable: episode events before angles at a tie
         return [e for _, e in out]
 
     def _decimate(self, t_ns: NDArray[np.int64]) -> list[int]:

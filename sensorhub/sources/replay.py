@@ -398,7 +398,8 @@ async def _feed(
     try:
         for seq, item in iter_items(conn, row.id):
             t = _t(item)
-            if not control._free_running:
+            free = control._free_running
+            if not free:
                 hand_over()
                 if not await control._turn(t, hub.stage.drain):
                     restart = True
@@ -409,7 +410,7 @@ async def _feed(
             items += 1
             frames += type(item) is RawFrame
             last_seq = seq
-            if len(held) >= HAND_OVER or not control._free_running:
+            if not free or len(held) >= HAND_OVER:
                 hand_over()
             if items % (CLIENT_BATCH if hub.bus.subscriptions else MAX_SPEED_BATCH) == 0:
                 hand_over()

@@ -352,7 +352,10 @@ def iter_items(conn: sqlite3.Connection, session_id: str) -> Iterator[tuple[int,
         if not rows:
             return
         for seq, kind, sensor, t_ns, char, payload, info in rows:
-            yield seq, _item(kind, sensor, t_ns, char, payload, info)
+            if kind == FRAME:  # the common case, without a call
+                yield seq, RawFrame(sensor, char or "", payload or b"", t_ns)
+            else:
+                yield seq, _item(kind, sensor, t_ns, char, payload, info)
             last = seq
 
 
