@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
-from sensorhub.commands.replay import ServedReplay, serve_replay
-from sensorhub.server.settings import ServerSettings
-from tests.store.test_damaged_recording import make_recording
+from sensorhub.commands.replay import ServedReplay
+from tests.recordings import replay_server, replay_state, write_h10_recording
 
 from .conftest import PageErrors
 from .scripted_hub import ScriptedHub
@@ -28,25 +26,17 @@ TIMEOUT_MS = 20_000
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("replay-bar") / "sessions.sqlite"
-    make_recording(path, frames=1000)
+    write_h10_recording(path, frames=1000)
     return path
 
 
 @pytest.fixture
 async def served(recording: Path) -> AsyncIterator[tuple[ServedReplay, aiohttp.ClientSession]]:
-    settings = ServerSettings(host="127.0.0.1", port=0)
-    async with (
-        serve_replay(recording, "rec", speed=10.0, settings=settings) as served,
-        aiohttp.ClientSession(served.handle.url) as http,
-    ):
-        yield served, http
+    async with replay_server(recording) as pair:
+        yield pair
 
 
-async def api_state(http: aiohttp.ClientSession) -> dict[str, Any]:
-    async with http.get("/api/replay") as resp:
-        assert resp.status == 200, await resp.text()
-        body: dict[str, Any] = await resp.json()
-        return body
+api_state = replay_state
 
 
 async def page_now(page: Page) -> float:

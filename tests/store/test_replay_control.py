@@ -10,7 +10,6 @@ Waits are for conditions with generous timeouts; a paused replay is watched for 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import os
 import re
@@ -22,19 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import numpy as np
 import pytest
 
 from sensorhub.bus import EventBus
 from sensorhub.commands.replay import ServedReplay, serve_replay
-from sensorhub.config import config_to_json, demo_config
-from sensorhub.protocols import polar_pmd
 from sensorhub.server.app import create_app, run_server
 from sensorhub.server.settings import ServerSettings
-from sensorhub.sources.base import Command, LinkState, LinkStatus, RawFrame, SensorKind
-from sensorhub.store.sqlite import Recorder
+from tests.recordings import replay_server, replay_state, write_h10_recording
 from tests.server.fakehub import FakeHub
-from tests.store.test_damaged_recording import SENSOR, make_recording
 
 REPO = Path(__file__).resolve().parents[2]
 FRAMES = 1000  # 0.18 s each: 180 s of session time
@@ -45,25 +39,17 @@ WAIT_S = 15.0
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("replay") / "sessions.sqlite"
-    make_recording(path, frames=FRAMES)
+    write_h10_recording(path, frames=FRAMES)
     return path
 
 
 @pytest.fixture
 async def served(recording: Path) -> AsyncIterator[tuple[ServedReplay, aiohttp.ClientSession]]:
-    settings = ServerSettings(host="127.0.0.1", port=0)
-    async with (
-        serve_replay(recording, "rec", speed=10.0, settings=settings) as served,
-        aiohttp.ClientSession(served.handle.url) as http,
-    ):
-        yield served, http
+    async with replay_server(recording) as pair:
+        yield pair
 
 
-async def state(http: aiohttp.ClientSession) -> dict[str, Any]:
-    async with http.get("/api/replay") as resp:
-        assert resp.status == 200, await resp.text()
-        body: dict[str, Any] = await resp.json()
-        return body
+state = replay_state
 
 
 async def act(http: aiohttp.ClientSession, action: str, value: Any = None) -> dict[str, Any]:
@@ -279,41 +265,11 @@ def test_replay_serve_command(
             proc.wait()
 
 
-def make_marked_recording(path: Path, frames: int, marker_every: int) -> int:
-    """A flat recording with a marker command every ``marker_every`` frames; the count."""
-    config = demo_config([SENSOR], [SensorKind.POLAR_H10])
-    rec = Recorder(
-        path,
-        session_id="marked",
-        name="t",
-        started_wall=dt.datetime.now(dt.UTC),
-        software="test",
-        config=config_to_json(config),
-        participants=[{"id": "p1", "sensor": SENSOR, "kind": "polar_h10", "attributes": {}}],
-    )
-    for link in (LinkState.CONNECTING, LinkState.STARTING, LinkState.STREAMING):
-        rec.item(LinkStatus(SENSOR, SensorKind.POLAR_H10, link, 0))
-    samples = np.tile(np.array([[0, 1000, 0]], dtype=np.int16), (36, 1))
-    t0 = 599_616_000_000_000_000
-    markers = 0
-    for k in range(frames):
-        at = (k + 1) * 180_000_000
-        payload = polar_pmd.encode_data_frame(
-            samples, timestamp_ns=t0 + ((k + 1) * 36 - 1) * 5_000_000
-        )
-        rec.item(RawFrame(SENSOR, polar_pmd.PMD_DATA_UUID, payload, at))
-        if k % marker_every == 0:
-            rec.item(Command("", at, "marker", {"label": f"m{k}", "source": "test"}))
-            markers += 1
-    rec.close(duration_ns=frames * 180_000_000)
-    return markers
-
-
 async def test_a_long_seek_does_not_overflow_watching_clients(tmp_path: Path) -> None:
     """A seek publishes minutes of events at once; a client with a small queue (150 here)
     that reads as fast as it can must still get every marker, not be disconnected."""
     db = tmp_path / "marked.sqlite"
-    count = make_marked_recording(db, frames=3000, marker_every=10)  # 300 markers
+    count = write_h10_recording(db, frames=3000, session_id="marked", marker_every=10)
     settings = ServerSettings(host="127.0.0.1", port=0, client_queue=150)
     async with (
         serve_replay(db, "marked", speed=1.0, settings=settings) as served,
@@ -343,7 +299,7 @@ async def test_a_seek_waits_for_a_slow_reader(tmp_path: Path) -> None:
     """Between steps of a fast stretch the replay lets readers catch up (here a bus reader
     that takes a few loop turns per event), instead of overflowing their queue."""
     db = tmp_path / "marked.sqlite"
-    count = make_marked_recording(db, frames=3000, marker_every=10)
+    count = write_h10_recording(db, frames=3000, session_id="marked", marker_every=10)
     settings = ServerSettings(host="127.0.0.1", port=0)
     async with (
         serve_replay(db, "marked", speed=1.0, settings=settings) as served,
