@@ -1,4 +1,4 @@
-"""The one event schema: websocket, store, replay (and later MQTT) all speak it.
+"""The one event schema: websocket, store, replay and MQTT all speak it.
 
 Every event is a frozen dataclass with a literal ``TYPE`` tag and the schema version
 ``SCHEMA_VERSION``. On the wire an event is a JSON object with ``"type"`` and ``"v"`` plus its
@@ -38,6 +38,7 @@ __all__ = [
     "ErrorEvent",
     "Event",
     "Hello",
+    "HubStatus",
     "Marker",
     "SensorStatus",
     "SetRecording",
@@ -161,6 +162,31 @@ class ErrorEvent:
     t: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HubStatus:
+    """A hub's health on an MQTT broker (see ``docs/mqtt.md``).
+
+    A hub publishes it retained on ``sensorhub/<hub>/_hub/state``: ``online`` when it connects
+    (with its session and outbox backlog), ``offline`` when it stops cleanly, and, as its
+    broker-held last will, ``offline`` with reason ``connection lost`` when it dies. An
+    aggregator forwards it to its websocket clients with what it counted itself: ``events``
+    received, ``duplicates`` dropped (QoS 1 redeliveries) and ``missing`` sequence numbers.
+    ``last_seen`` is Unix time (seconds) of the hub's newest message.
+    """
+
+    TYPE: ClassVar[str] = "hub"
+    hub: str
+    state: Literal["online", "offline"]
+    session: str | None = None
+    name: str = ""
+    reason: str = ""
+    outbox: int = 0
+    last_seen: float | None = None
+    events: int = 0
+    duplicates: int = 0
+    missing: int = 0
+
+
 # -- client -> server -------------------------------------------------------------------
 
 
@@ -194,7 +220,15 @@ class Subscribe:
 
 
 Event = (
-    Hello | Angle | EpisodeStarted | EpisodeEnded | DyadEvent | SensorStatus | Marker | ErrorEvent
+    Hello
+    | Angle
+    | EpisodeStarted
+    | EpisodeEnded
+    | DyadEvent
+    | SensorStatus
+    | Marker
+    | ErrorEvent
+    | HubStatus
 )
 ClientMessage = AddMarker | Calibrate | SetRecording | Subscribe
 
@@ -209,6 +243,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
         SensorStatus,
         Marker,
         ErrorEvent,
+        HubStatus,
     )
 }
 CLIENT_MESSAGES: dict[str, type[Any]] = {
