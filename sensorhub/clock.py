@@ -48,6 +48,7 @@ __all__ = [
     "FrameOutcome",
     "Gap",
     "SensorClock",
+    "TimedRun",
     "TimedSamples",
 ]
 
@@ -319,6 +320,28 @@ class TimedSamples:
     gap: Gap | None = None  # on the session clock
 
 
+_EMPTY_ROWS = np.empty(0, np.intp)
+_NO_BOUNDS = np.zeros(1, np.int64)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TimedRun:
+    """A run of frames placed on the session clock, as columns (:meth:`SensorClock.push_run`).
+
+    ``outcomes`` has one entry per frame pushed; ``accepted`` the indices of the OK ones, in
+    order. Their samples are concatenated in ``t_session_ns``/``t_device_ns``: accepted frame
+    ``r``'s are ``[bounds[r]:bounds[r + 1]]``. ``gaps`` lists ``(r, gap on the session
+    clock)`` for the accepted frames that follow one.
+    """
+
+    outcomes: list[FrameOutcome]
+    accepted: NDArray[np.intp]
+    t_session_ns: NDArray[np.int64]
+    t_device_ns: NDArray[np.int64]
+    bounds: NDArray[np.int64]
+    gaps: list[tuple[int, Gap]]
+
+
 class SensorClock:
     """Device timeline + clock mapping for one sensor stream; session times out.
 
@@ -360,12 +383,35 @@ class SensorClock:
     ) -> list[TimedSamples]:
         """:meth:`push` for a run of frames, in order, with exactly the same results.
 
-        The per-frame bookkeeping (timeline, drift fit) is scalar Python; the sample times of
-        all accepted frames are then built in one vectorised step per frame size, with the
-        very same float operations :meth:`push` applies to one frame. Live sessions push one
-        or a few frames at a time, a replay thousands: both get bit-identical times.
+        One :class:`TimedSamples` per frame; :meth:`push_run` gives the same as columns.
         """
-        out: list[TimedSamples] = [TimedSamples(FrameOutcome.OK)] * len(anchors)
+        run = self.push_run(anchors, counts, receives, seqs)
+        out = [TimedSamples(o) for o in run.outcomes]
+        bounds = run.bounds.tolist()
+        gaps = dict(run.gaps)
+        for row, i in enumerate(run.accepted.tolist()):
+            lo, hi = bounds[row], bounds[row + 1]
+            out[i] = TimedSamples(
+                FrameOutcome.OK, run.t_session_ns[lo:hi], run.t_device_ns[lo:hi], gaps.get(row)
+            )
+        return out
+
+    def push_run(
+        self,
+        anchors: Sequence[int],
+        counts: Sequence[int],
+        receives: Sequence[int],
+        seqs: Sequence[int | None] | None = None,
+    ) -> TimedRun:
+        """:meth:`push_many` as columns: no Python object per frame beyond the bookkeeping.
+
+        The per-frame bookkeeping (timeline, drift fit) is scalar Python; the sample times of
+        all accepted frames are then built in one vectorised step, with the very same float
+        operations :meth:`push` applies to one frame, and the never-backwards shift is a
+        running maximum. Live sessions push one or a few frames at a time, a replay
+        thousands: both get bit-identical times.
+        """
+        outcomes = [FrameOutcome.OK] * len(anchors)
         accepted: list[tuple[int, int, int, float, float, float, int, Gap | None, bool]] = []
         placed = self._last_session is not None
         restarted = self._restarted
@@ -379,7 +425,7 @@ class SensorClock:
                 restarted = placed
             outcome, gap = timeline.step(anchor, counts[i], None if seqs is None else seqs[i])
             if outcome is not FrameOutcome.OK:
-                out[i] = TimedSamples(outcome)
+                outcomes[i] = outcome
                 continue
             mapper.observe(timeline._last_sample, receives[i])
             accepted.append(
@@ -389,55 +435,90 @@ class SensorClock:
             restarted = False
             placed = True
         self._restarted = restarted
-        device, session = self._times(accepted)
-        for row, (i, _, _, period, _, _, _, device_gap, was_restarted) in enumerate(accepted):
-            t = session[row]
-            gap_out: Gap | None = None
-            if self._last_session is not None:
-                if t[0] <= self._last_session:
-                    t = t + (self._last_session + 1 - t[0])
-                gap_out = self._session_gap(device_gap, int(t[0]), was_restarted, period)
-            self._last_session = int(t[-1])
-            out[i] = TimedSamples(FrameOutcome.OK, t, device[row], gap_out)
-        return out
+        if not accepted:
+            return TimedRun(outcomes, _EMPTY_ROWS, _EMPTY, _EMPTY, _NO_BOUNDS, [])
+        rows, a, n, period, offset, drift, ref, device_gaps, restarts = zip(*accepted, strict=True)
+        bounds = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(n, out=bounds[1:])
+        device, session = self._sample_times(a, n, period, offset, drift, ref)
+        # Never backwards: a frame starting at or before the previous frame's last sample is
+        # moved to start right after it. With C the samples' cumulative span (span + 1 per
+        # frame) the shifted starts are C + running max(start - C): one pass, no loop.
+        first, last = session[bounds[:-1]], session[bounds[1:] - 1]
+        step = np.zeros(len(rows), np.int64)
+        np.cumsum(last[:-1] - first[:-1] + 1, out=step[1:])
+        floor = first - step
+        if self._last_session is not None:
+            floor[0] = max(int(floor[0]), self._last_session + 1)
+        shift = np.maximum.accumulate(floor) + step - first
+        if shift.any():
+            session += np.repeat(shift, np.diff(bounds))
+            first = first + shift
+            last = last + shift
+        gaps: list[tuple[int, Gap]] = []
+        firsts: list[int] | None = None
+        for row, (device_gap, was_restarted) in enumerate(zip(device_gaps, restarts, strict=True)):
+            if device_gap is None and not was_restarted:
+                continue
+            firsts = first.tolist() if firsts is None else firsts
+            previous = self._last_session if row == 0 else int(last[row - 1])
+            if previous is None:
+                continue
+            gap_out = _session_gap(previous, device_gap, firsts[row], was_restarted, period[row])
+            if gap_out is not None:
+                gaps.append((row, gap_out))
+        self._last_session = int(last[-1])
+        return TimedRun(outcomes, np.array(rows, np.intp), session, device, bounds, gaps)
 
-    def _times(
-        self, accepted: list[tuple[int, int, int, float, float, float, int, Gap | None, bool]]
-    ) -> tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]]:
-        """Device and session times of accepted frames, vectorised per frame size."""
-        device: list[NDArray[np.int64]] = [_EMPTY] * len(accepted)
-        session: list[NDArray[np.int64]] = [_EMPTY] * len(accepted)
-        by_size: dict[int, list[int]] = {}
-        for row, entry in enumerate(accepted):
-            by_size.setdefault(entry[2], []).append(row)
-        for n, rows in by_size.items():
-            a = np.array([accepted[r][1] for r in rows], dtype=np.int64)
-            period = np.array([accepted[r][3] for r in rows], dtype=np.float64)
-            offset = np.array([accepted[r][4] for r in rows], dtype=np.float64)
-            drift = np.array([accepted[r][5] for r in rows], dtype=np.float64)
-            ref = np.array([accepted[r][6] for r in rows], dtype=np.int64)
-            offsets = np.rint(_ramp(n)[None, :] * period[:, None]).astype(np.int64)
-            if self.timeline.anchor == "first":
-                dev = a[:, None] + offsets
-            else:
-                dev = a[:, None] - offsets[:, ::-1]
-            rel = (dev - ref[:, None]).astype(np.float64)
-            ses = dev + np.rint(offset[:, None] + drift[:, None] * rel).astype(np.int64)
-            for k, r in enumerate(rows):
-                device[r] = dev[k]
-                session[r] = ses[k]
-        return device, session
+    def _sample_times(
+        self,
+        anchors: tuple[int, ...],
+        counts: tuple[int, ...],
+        period: tuple[float, ...],
+        offset: tuple[float, ...],
+        drift: tuple[float, ...],
+        ref: tuple[int, ...],
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Device and session times of accepted frames, flat, by the very operations
+        :meth:`DeviceTimeline.push` and :meth:`ClockMapper.map` apply to one frame: sample k
+        of a frame lies ``rint(k * period)`` from its anchor, and is mapped by the line the
+        fit had when the frame arrived."""
+        first = self.timeline.anchor == "first"
+        cols = [np.array(period), np.array(offset), np.array(drift), np.array(ref, np.int64)]
+        a = np.array(anchors, np.int64)
+        if counts.count(counts[0]) == len(counts):  # one frame size (the common case)
+            per, off, dri, ref0 = (c[:, None] for c in cols)
+            k = _ramp(counts[0])[None, :]
+            if not first:
+                k = k[:, ::-1]
+            steps = np.rint(k * per).astype(np.int64)
+            dev = a[:, None] + steps if first else a[:, None] - steps
+        else:
+            sizes = np.array(counts, np.int64)
+            per, off, dri, ref0 = (np.repeat(c, sizes) for c in cols)
+            j = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(
+                np.cumsum(sizes) - sizes, sizes
+            )
+            if not first:
+                j = np.repeat(sizes - 1, sizes) - j
+            steps = np.rint(j.astype(np.float64) * per).astype(np.int64)
+            rep = np.repeat(a, sizes)
+            dev = rep + steps if first else rep - steps
+        rel = (dev - ref0).astype(np.float64)
+        ses = dev + np.rint(off + dri * rel).astype(np.int64)
+        return dev.ravel(), ses.ravel()
 
-    def _session_gap(
-        self, device_gap: Gap | None, first: int, restarted: bool, period: float
-    ) -> Gap | None:
-        assert self._last_session is not None
-        span = first - self._last_session
-        if restarted:
-            if span <= GAP_FACTOR * period:
-                return None
-            missing = max(round(span / period) - 1, 1)
-            return Gap(self._last_session, first, missing, None, "reconnect")
-        if device_gap is None:
+
+def _session_gap(
+    previous: int, device_gap: Gap | None, first: int, restarted: bool, period: float
+) -> Gap | None:
+    """The gap between a frame's first sample at ``first`` and the previous frame's last."""
+    span = first - previous
+    if restarted:
+        if span <= GAP_FACTOR * period:
             return None
-        return Gap(self._last_session, first, device_gap.missing_samples, device_gap.frames_lost)
+        missing = max(round(span / period) - 1, 1)
+        return Gap(previous, first, missing, None, "reconnect")
+    if device_gap is None:
+        return None
+    return Gap(previous, first, device_gap.missing_samples, device_gap.frames_lost)

@@ -54,7 +54,7 @@ class SensorSamples:
     gap: Gap | None = None
 
     @staticmethod
-    def concat(blocks: list[SensorSamples]) -> SensorSamples:
+    def concat(blocks: Sequence[SensorSamples]) -> SensorSamples:
         """Consecutive blocks of one sensor as one (the first gap among them is kept)."""
         gaps = [b.gap for b in blocks if b.gap is not None]
         return SensorSamples(
@@ -123,12 +123,18 @@ class SensorDecoder:
         return out
 
     def feed_many(self, frames: Sequence[RawFrame]) -> list[SensorSamples]:
-        """:meth:`feed` for a run of this sensor's frames, in order, with the same results.
+        """:meth:`feed` for a run of this sensor's frames, in order, with the same samples and
+        the same stats, merged: at most one block (the first gap among them is kept, as
+        :meth:`SensorSamples.concat` does).
 
         Runs of Polar raw int16 ACC frames of one size (what an H10 sends) are decoded with
         one numpy call and placed on the session clock with one
-        :meth:`~sensorhub.clock.SensorClock.push_many`; everything else goes frame by frame.
+        :meth:`~sensorhub.clock.SensorClock.push_run`; everything else goes frame by frame.
         """
+        if self.kind is SensorKind.POLAR_H10 and len(frames) > 1:
+            raw = self._uniform_h10(frames)
+            if raw is not None:  # the common case: no per-frame checks at all
+                return _merged(self._feed_h10_run(frames, raw))
         out: list[SensorSamples] = []
         run: list[RawFrame] = []
         for frame in frames:
@@ -136,15 +142,15 @@ class SensorDecoder:
                 run.append(frame)
                 continue
             if run:
-                out += self._feed_h10_run(run)
+                out += self._feed_h10_frames(run)
                 run = []
             if self._fast_h10(frame):
                 run.append(frame)
             else:
                 out += self.feed(frame)
         if run:
-            out += self._feed_h10_run(run)
-        return out
+            out += self._feed_h10_frames(run)
+        return _merged(out)
 
     def _fast_h10(self, frame: RawFrame) -> bool:
         p = frame.payload
@@ -158,22 +164,62 @@ class SensorDecoder:
             and p[8] < 0x80  # timestamp below 2**63: fits int64 ns
         )
 
-    def _feed_h10_run(self, run: list[RawFrame]) -> list[SensorSamples]:
+    @staticmethod
+    def _uniform_h10(frames: Sequence[RawFrame]) -> NDArray[np.uint8] | None:
+        """The payloads as rows when every frame passes :meth:`_fast_h10` with one size."""
+        payloads = [f.payload for f in frames]
+        size = len(payloads[0])
+        if (
+            size <= _PMD_HEADER
+            or (size - _PMD_HEADER) % 6
+            or any(len(p) != size for p in payloads)
+            or any(f.characteristic != polar_pmd.PMD_DATA_UUID for f in frames)
+        ):
+            return None
+        raw = np.frombuffer(b"".join(payloads), dtype=np.uint8).reshape(-1, size)
+        ok = (
+            (raw[:, 0] & 0x3F == polar_pmd.MeasurementType.ACC)
+            & (raw[:, 9] == _PMD_RAW_INT16)
+            & (raw[:, 8] < 0x80)
+        )
+        return raw if bool(ok.all()) else None
+
+    def _feed_h10_frames(self, run: list[RawFrame]) -> list[SensorSamples]:
         if len(run) == 1:
             return self.feed(run[0])
         size = len(run[0].payload)
         raw = np.frombuffer(b"".join(f.payload for f in run), dtype=np.uint8).reshape(-1, size)
+        return self._feed_h10_run(run, raw)
+
+    def _feed_h10_run(self, run: Sequence[RawFrame], raw: NDArray[np.uint8]) -> list[SensorSamples]:
+        """Frames that pass :meth:`_fast_h10`, of one size (``raw``: their payloads as rows),
+        decoded and placed as one block of samples."""
+        frames, size = raw.shape
         stamps = np.ascontiguousarray(raw[:, 1:9]).view("<u8").ravel().astype(np.int64)
         n = (size - _PMD_HEADER) // 6
-        ints = np.ascontiguousarray(raw[:, _PMD_HEADER:]).view("<i2").reshape(len(run), n, 3)
-        acc = ints.astype(np.float64) * _H10_G_PER_LSB
-        timed = self.clock.push_many(stamps.tolist(), [n] * len(run), [f.receive_ns for f in run])
-        out = []
-        for k, t in enumerate(timed):
-            placed = self._account(t, n)
-            if placed:
-                out.append(SensorSamples(self.sensor, t.t_session_ns, acc[k], t.gap))
-        return out
+        timed = self.clock.push_run(stamps.tolist(), [n] * frames, [f.receive_ns for f in run])
+        stats = self.stats
+        accepted = len(timed.accepted)
+        if accepted < frames:
+            for outcome in timed.outcomes:
+                if outcome is FrameOutcome.DUPLICATE:
+                    stats.duplicates += 1
+                elif outcome is FrameOutcome.OUT_OF_ORDER:
+                    stats.out_of_order += 1
+        stats.frames += accepted
+        stats.samples += accepted * n
+        for _, gap in timed.gaps:
+            stats.gaps += 1
+            stats.missing_samples += gap.missing_samples
+            stats.gap_list.append(gap)
+        if not accepted:
+            return []
+        ints = np.ascontiguousarray(raw[:, _PMD_HEADER:]).view("<i2").reshape(frames, n, 3)
+        if accepted < frames:
+            ints = ints[timed.accepted]
+        acc = ints.reshape(-1, 3).astype(np.float64) * _H10_G_PER_LSB
+        first_gap = timed.gaps[0][1] if timed.gaps else None
+        return [SensorSamples(self.sensor, timed.t_session_ns, acc, first_gap)]
 
     # -- per kind -----------------------------------------------------------------------
 
@@ -269,3 +315,8 @@ class SensorDecoder:
             self.stats.missing_samples += timed.gap.missing_samples
             self.stats.gap_list.append(timed.gap)
         return True
+
+
+def _merged(blocks: list[SensorSamples]) -> list[SensorSamples]:
+    """At most one block: consecutive blocks of one sensor concatenated."""
+    return blocks if len(blocks) < 2 else [SensorSamples.concat(blocks)]

@@ -181,3 +181,50 @@ def test_push_many_equals_frame_by_frame_pushes_in_any_split() -> None:
     outcomes = [o for o, _, _ in one_by_one]
     assert "duplicate" in outcomes
     assert sum(g is not None for _, _, g in one_by_one) >= 3  # losses and the restart
+
+
+def test_push_run_of_mixed_sizes_equals_pushes_and_never_runs_backwards() -> None:
+    """First-anchored frames of varying sizes (Movesense, leanfw), latency dropping at once:
+    the line is lowered, so later frames are shifted to start right after earlier ones."""
+    rng = np.random.default_rng(21)
+    period = 1e9 / 52
+    frames: list[tuple[int, int, int]] = []  # anchor, count, receive
+    first_sample = 10**12
+    for k in range(400):
+        n = int(rng.integers(4, 12))
+        if k % 61 == 30:
+            first_sample += 3 * n * round(period)  # frames lost
+        latency = 250_000_000 if k % 100 < 50 else 1_000_000
+        receive = first_sample - 10**12 + (n - 1) * round(period) + latency
+        frames.append((first_sample, n, receive))
+        first_sample += n * round(period)
+    frames.insert(77, frames[76])  # a repeated frame
+
+    def run(split: list[int]) -> list[tuple[str, list[int], object]]:
+        clock = SensorClock(52.0, anchor="first")
+        out = []
+        bounds = [0, *np.cumsum(split).tolist()]
+        for lo, hi in itertools.pairwise(bounds):
+            chunk = frames[lo:hi]
+            res = clock.push_many([a for a, _, _ in chunk], [n for _, n, _ in chunk],
+                                  [r for _, _, r in chunk])  # fmt: skip
+            out += [(t.outcome.value, t.t_session_ns.tolist(), t.gap) for t in res]
+        return out
+
+    one_by_one = run([1] * len(frames))
+    assert run([len(frames)]) == one_by_one
+    assert run([37, 1, 200, 2, len(frames) - 240]) == one_by_one
+    times = [t for _, ts, _ in one_by_one for t in ts]
+    assert all(b > a for a, b in itertools.pairwise(times))
+    ok = [ts for o, ts, _ in one_by_one if o == "ok"]
+    assert any(b[0] == a[-1] + 1 for a, b in itertools.pairwise(ok))  # a shifted frame
+    assert sum(g is not None for _, _, g in one_by_one) >= 5
+    assert "duplicate" in [o for o, _, _ in one_by_one]
+
+    clock = SensorClock(52.0, anchor="first")
+    columns = clock.push_run([a for a, _, _ in frames], [n for _, n, _ in frames],
+                             [r for _, _, r in frames])  # fmt: skip
+    accepted = [k for k, (o, _, _) in enumerate(one_by_one) if o == "ok"]
+    assert columns.accepted.tolist() == accepted
+    assert columns.t_session_ns.tolist() == times
+    assert [g for _, g in columns.gaps] == [g for _, _, g in one_by_one if g is not None]

@@ -35,11 +35,10 @@ def h10_stream(n_frames: int, seed: int) -> list[RawFrame]:
     return frames
 
 
-def flatten(blocks: list[SensorSamples]) -> tuple[list[int], list[float], list[object]]:
+def flatten(blocks: list[SensorSamples]) -> tuple[list[int], list[float]]:
     return (
         [int(x) for b in blocks for x in b.t_ns],
         [float(x) for b in blocks for x in b.acc_g.ravel()],
-        [b.gap for b in blocks],
     )
 
 
@@ -54,11 +53,39 @@ def test_feed_many_equals_feed_for_any_split() -> None:
         i = 0
         while i < len(frames):
             k = int(rng.integers(1, 120))
-            out += batched.feed_many(frames[i : i + k])
+            gaps_before = len(batched.stats.gap_list)
+            blocks = batched.feed_many(frames[i : i + k])
+            # One merged block per call (or none), carrying the first gap found in the call.
+            assert len(blocks) <= 1
+            new_gaps = batched.stats.gap_list[gaps_before:]
+            if blocks:
+                assert blocks[0].gap == (new_gaps[0] if new_gaps else None)
+            out += blocks
             i += k
         assert flatten(out) == expected
-        assert batched.stats == single.stats
+        assert batched.stats == single.stats  # every gap, duplicate and malformed frame
     assert single.stats.gaps > 10
     assert single.stats.duplicates > 10
     assert single.stats.malformed > 10
     assert single.stats.battery_pct == 75
+
+
+def test_feed_many_of_pmd_frames_only_equals_feed() -> None:
+    """Nothing but ACC frames of one size (a replay's common case, decoded without per-frame
+    checks): lost, repeated and late frames still count and place exactly as one by one."""
+    frames = [f for f in h10_stream(900, seed=4) if f.characteristic == polar_pmd.PMD_DATA_UUID]
+    frames = [f for f in frames if len(f.payload) == len(frames[0].payload)]
+    frames.insert(500, frames[480])  # arrives late: out of order
+    single = SensorDecoder(H10, SensorKind.POLAR_H10)
+    expected = flatten([s for f in frames for s in single.feed(f)])
+    for size in (2, 7, 64, len(frames)):
+        batched = SensorDecoder(H10, SensorKind.POLAR_H10)
+        out: list[SensorSamples] = []
+        for i in range(0, len(frames), size):
+            out += batched.feed_many(frames[i : i + size])
+        assert flatten(out) == expected
+        assert batched.stats == single.stats
+    assert single.stats.gaps > 10
+    assert single.stats.duplicates > 10
+    assert single.stats.out_of_order == 1
+    assert single.stats.malformed == 0
