@@ -22,6 +22,7 @@ the session clock, so it does not depend on how samples were chunked.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -155,6 +156,7 @@ class ParticipantPipeline:
 
     def _events(self, chunk: DetectorChunk) -> list[Any]:
         angles: list[Any] = []
+        t: list[float] = []
         picks = self._decimate(chunk.t_ns)
         if picks:
             # One conversion per column, not four numpy scalar reads per angle.
@@ -170,12 +172,21 @@ class ParticipantPipeline:
             ]
         if not chunk.started and not chunk.ended:
             return angles  # already in time order
-        out: list[tuple[float, Any]] = []
-        out.extend((e.confirmed_ns / NS, self._started(e)) for e in chunk.started)
-        out.extend((e.end_ns / NS, self._ended(e)) for e in chunk.ended)
-        out.extend((a.t, a) for a in angles)
-        out.sort(key=lambda pair: pair[0])  # stable: episode events before angles at a tie
-        return [e for _, e in out]
+        marks: list[tuple[float, Any]] = []
+        marks.extend((e.confirmed_ns / NS, self._started(e)) for e in chunk.started)
+        marks.extend((e.end_ns / NS, self._ended(e)) for e in chunk.ended)
+        marks.sort(key=lambda pair: pair[0])  # stable: starts before ends at a tie
+        # Angles are in time order: each episode event goes before the first angle at or
+        # after its time (episode events before angles at a tie), merged without a sort.
+        out: list[Any] = []
+        done = 0
+        for at, event in marks:
+            upto = bisect.bisect_left(t, at, done)
+            out += angles[done:upto]
+            out.append(event)
+            done = upto
+        out += angles[done:]
+        return out
 
     def _decimate(self, t_ns: NDArray[np.int64]) -> list[int]:
         """Indices of the first sample at or after each display tick (chunking-proof).

@@ -71,6 +71,22 @@ def test_chunking_does_not_change_any_event(session: Any, seed: int) -> None:
     assert chunked == whole
 
 
+def test_events_are_in_time_order_starts_ends_then_angles_at_a_tie(session: Any) -> None:
+    def at(e: Any) -> tuple[float, int]:
+        if isinstance(e, ev.EpisodeStarted):
+            return e.confirmed, 0
+        if isinstance(e, ev.EpisodeEnded):
+            return e.end, 1
+        return e.t, 2
+
+    for p in session.participants:
+        events, _ = run(p, mounting(p))
+        assert sum(not isinstance(e, ev.Angle) for e in events) > 4
+        keys = [at(e) for e in events]
+        assert all(a[0] <= b[0] for a, b in itertools.pairwise(keys))
+        assert all(a[1] <= b[1] for a, b in itertools.pairwise(keys) if a[0] == b[0])
+
+
 def test_auto_calibration_replaces_the_nominal_mounting(session: Any) -> None:
     p = session.participants[0]
     cfg = ParticipantConfig("p1", "s", calibration=CalibrationConfig("auto"))
