@@ -7,12 +7,12 @@ Each check is a :class:`Check` in :data:`CHECKS`: a function from a :class:`Doct
 BlueZ reachable or not, a user in group ``bluetooth`` or not. Probes never raise: a failure to
 learn something is a value (``None``, an ``error`` field) that the check turns into advice.
 
-Extension point (MQTT, LSL and any later optional feature): write
-``def _check_mqtt(ctx: DoctorContext) -> CheckResult`` next to the feature, wrap it as
-``Check("mqtt", "MQTT broker", _check_mqtt, applies=lambda ctx: <feature configured in
-ctx.config>)`` and add it to :data:`CHECKS`. A check that does not apply is neither run nor
-shown, so a hub without MQTT never reports on a broker. (No such checks exist yet: the
-configuration has no MQTT or LSL section.)
+Optional features have checks that apply only when the feature is asked for (``--mqtt URL`` /
+``[mqtt] url``, ``--lsl`` / ``[lsl] enabled``): a check that does not apply is neither run nor
+shown, so a hub without MQTT never reports on a broker. To add one, write
+``def check_x(ctx: DoctorContext) -> CheckResult``, wrap it as
+``Check("x", "Title", check_x, applies=...)``, add it to :data:`CHECKS`, and give it a row in
+deploy/README.md's table of checks.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from typing import Any
 
 from sensorhub.config import HubConfig, load_config
 from sensorhub.errors import ConfigError
+from sensorhub.mqtt.protocol import MqttSettings
 from sensorhub.store.sqlite import StoreError, connect
 
 __all__ = [
@@ -64,6 +65,8 @@ REQUIRED_PACKAGES = {"bleak": (">=", "1.0"), "bumble": ("==", "0.0.236")}
 #: How long the D-Bus probe waits for the system bus and for BlueZ's answer. A healthy bus
 #: answers in milliseconds; a hung one must not hang the doctor.
 DBUS_TIMEOUT_S = 2.0
+#: How long the MQTT probe waits for the broker's CONNACK.
+MQTT_TIMEOUT_S = 5.0
 #: Below this much free space next to the database, a day of sessions may fill the disk. (An
 #: estimate, not a measurement: an H10 at 200 Hz sends about 1.5 kB/s of frames and its 10 Hz
 #: angle events add as much, so a room of four sensors stores some tens of MB an hour.)
@@ -147,6 +150,13 @@ class Probes:
     requirements: Callable[[], list[str]] = lambda: package_requirements()
     python_version: Callable[[], tuple[int, int, int]] = lambda: sys.version_info[:3]
     free_bytes: Callable[[Path], int] = lambda path: shutil.disk_usage(path).free
+    #: None when the broker accepted an MQTT connection; otherwise what went wrong.
+    mqtt_connect: Callable[[MqttSettings, float], str | None] = lambda settings, timeout: (
+        probe_mqtt(settings, timeout)
+    )
+    #: liblsl's version text; raises ConfigError when liblsl cannot load.
+    lsl_version: Callable[[], str] = lambda: read_lsl_version()
+    environ: Callable[[], Mapping[str, str]] = lambda: os.environ
 
 
 class DoctorContext:
@@ -160,10 +170,14 @@ class DoctorContext:
         port: int | None = None,
         probes: Probes | None = None,
         dbus_timeout_s: float = DBUS_TIMEOUT_S,
+        mqtt_url: str | None = None,
+        lsl: bool = False,
     ) -> None:
         self.config_path = config_path
         self.db_path = db_path
         self.port_option = port
+        self.mqtt_url = mqtt_url
+        self.lsl_option = lsl
         self.probes = probes or Probes()
         self.dbus_timeout_s = dbus_timeout_s
 
@@ -405,6 +419,42 @@ def package_requirements() -> list[str]:
 
 
 # --- checks ----------------------------------------------------------------------------------
+
+
+def probe_mqtt(settings: MqttSettings, timeout: float) -> str | None:
+    """Connect to the broker as the hub would (credentials, TLS) and disconnect at once.
+
+    None when the broker accepted the connection; otherwise its refusal or the socket error.
+    """
+    import aiomqtt  # only when an MQTT check applies
+
+    async def attempt() -> None:
+        async with asyncio.timeout(timeout):
+            client = aiomqtt.Client(
+                settings.host,
+                settings.port,
+                username=settings.username,
+                password=settings.password,
+                identifier=f"sensorhub-doctor-{os.getpid()}",
+                tls_context=settings.tls_context(),
+                keepalive=settings.keepalive_s,
+            )
+            async with client:
+                return
+
+    try:
+        asyncio.run(attempt())
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except (aiomqtt.MqttError, ConfigError, OSError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def read_lsl_version() -> str:
+    from sensorhub.bridges.lsl import lsl_version  # loads liblsl: only when LSL is asked for
+
+    return lsl_version()
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -809,6 +859,103 @@ def check_versions(ctx: DoctorContext) -> CheckResult:
     return CheckResult(name, title, Status.OK, ", ".join(parts))
 
 
+def _mqtt_settings(ctx: DoctorContext) -> MqttSettings | ConfigError | None:
+    """The broker the hub would publish to: ``--mqtt URL``, else the config's ``[mqtt] url``
+    (with its credentials and TLS options either way)."""
+    config = ctx.config
+    section = config.mqtt if config is not None else None
+    url = ctx.mqtt_url or (section.url if section is not None and section.publishing else None)
+    if url is None:
+        return None
+    try:
+        if section is not None:
+            return section.settings(url)
+        return MqttSettings.from_url(url).with_password_from(None)
+    except ConfigError as exc:
+        return exc
+
+
+def check_mqtt(ctx: DoctorContext) -> CheckResult:
+    name, title = "mqtt", "MQTT broker"
+    settings = _mqtt_settings(ctx)
+    if settings is None:  # not asked for (the check does not apply)
+        return CheckResult(name, title, Status.OK, "MQTT is not configured")
+    if isinstance(settings, ConfigError):
+        return CheckResult(
+            name, title, Status.FAIL, str(settings), "fix the [mqtt] table or the --mqtt URL"
+        )
+    where = settings.url + (f" as {settings.username}" if settings.username else "")
+    error = ctx.probes.mqtt_connect(settings, MQTT_TIMEOUT_S)
+    if error is None:
+        return CheckResult(name, title, Status.OK, f"{where}: connection accepted")
+    low = error.lower()
+    if "not authori" in low or "password" in low or "bad user" in low:
+        fix = (
+            "the broker refused these credentials: check [mqtt] username and password_file "
+            "(or $SENSORHUB_MQTT_PASSWORD) against the broker's password file"
+        )
+    elif "refused" in low:
+        fix = (
+            f"is the broker running and listening on port {settings.port}? On the broker host: "
+            "`systemctl status mosquitto` and its `listener` lines (Mosquitto 2 listens only "
+            "on localhost unless a listener is configured)"
+        )
+    elif "certificate" in low or "ssl" in low or "tls" in low or "reset by peer" in low:
+        fix = (
+            "TLS failed: use mqtts:// only for the broker's TLS listener (usually 8883), give "
+            "[mqtt] ca_file for a lab CA, and a host name the certificate names"
+        )
+    elif "name or service" in low or "nodename" in low or "resolution" in low:
+        fix = f"the host name {settings.host!r} does not resolve: check the URL"
+    else:
+        fix = "check the broker address and that this machine can reach it (firewall, VPN)"
+    return CheckResult(name, title, Status.FAIL, f"{where}: {error}", fix)
+
+
+def check_lsl(ctx: DoctorContext) -> CheckResult:
+    name, title = "lsl", "LSL (lab streaming layer)"
+    try:
+        version = ctx.probes.lsl_version()
+    except ConfigError as exc:
+        return CheckResult(
+            name,
+            title,
+            Status.FAIL,
+            str(exc),
+            "install the extra into the service's venv: `VENV/bin/pip install "
+            "'sensorhub[lsl]'`; or turn LSL off ([lsl] enabled = false)",
+        )
+    config = ctx.config
+    api_config = (config.lsl.api_config if config else None) or ctx.probes.environ().get(
+        "LSLAPICFG"
+    )
+    if api_config is None:
+        return CheckResult(
+            name,
+            title,
+            Status.WARN,
+            f"{version}; no lsl_api.cfg: liblsl's defaults send discovery packets to the "
+            "whole network",
+            "fine for a lab network where LabRecorder runs on another PC; if it runs on this "
+            "one, set [lsl] api_config = sensorhub/bridges/lsl_api.cfg (machine-only)",
+        )
+    from sensorhub.bridges.lsl import read_api_config
+
+    try:
+        values = read_api_config(api_config)
+    except ConfigError as exc:
+        return CheckResult(
+            name,
+            title,
+            Status.FAIL,
+            f"{version}; {exc}",
+            "liblsl would silently ignore this file and use its network-wide defaults: "
+            "fix the line named above (sensorhub/bridges/lsl_api.cfg is a valid example)",
+        )
+    scope = values.get("multicast.ResolveScope", "site (the default)")
+    return CheckResult(name, title, Status.OK, f"{version}; {api_config}: discovery scope {scope}")
+
+
 #: The checks, in the order they are shown. Add optional features' checks here (module
 #: docstring: the extension point).
 CHECKS: tuple[Check, ...] = (
@@ -819,6 +966,13 @@ CHECKS: tuple[Check, ...] = (
     Check("config", "Configuration file", check_config),
     Check("database", "Session database", check_database),
     Check("port", "Server port", check_port),
+    Check("mqtt", "MQTT broker", check_mqtt, applies=lambda ctx: _mqtt_settings(ctx) is not None),
+    Check(
+        "lsl",
+        "LSL (lab streaming layer)",
+        check_lsl,
+        applies=lambda ctx: ctx.lsl_option or (ctx.config is not None and ctx.config.lsl.enabled),
+    ),
 )
 
 

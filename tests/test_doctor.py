@@ -42,10 +42,12 @@ from sensorhub.doctor import (
     read_sysfs_adapters,
     run_checks,
 )
+from sensorhub.errors import ConfigError
 from sensorhub.store.sqlite import connect
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "deploy" / "sensorhub.example.toml"
+LSL_CFG = REPO / "sensorhub" / "bridges" / "lsl_api.cfg"
 PINS = ["bleak>=1.0", "bumble==0.0.236", "numpy>=1.26", 'pytest>=8.0; extra == "test"']
 VERSIONS = {"sensorhub": "0.1.0", "bleak": "1.1.0", "bumble": "0.0.236", "dbus-fast": "2.44.0"}
 
@@ -73,6 +75,9 @@ def healthy(**changes: Any) -> Probes:
         requirements=lambda: PINS,
         python_version=lambda: (3, 11, 7),
         free_bytes=lambda path: 50 << 30,
+        mqtt_connect=lambda settings, timeout: None,
+        lsl_version=lambda: "liblsl 1.16 (pylsl 1.16.2)",
+        environ=lambda: {"LSLAPICFG": str(LSL_CFG)},
     )
     return dataclasses.replace(probes, **changes)
 
@@ -88,7 +93,8 @@ def results(tmp_path: Path, probes: Probes, **kwargs: Any) -> dict[str, CheckRes
 
 
 def test_healthy_machine_passes_every_check(tmp_path: Path) -> None:
-    found = results(tmp_path, healthy())
+    config = feature_config(tmp_path)
+    found = results(tmp_path, healthy(), config_path=config)
     assert list(found) == [c.name for c in CHECKS]
     assert {n: r.status for n, r in found.items()} == {n: Status.OK for n in found}
     assert "hci0 (00:1A:7D:DA:71:13) powered" in found["bluetooth-adapter"].summary
@@ -384,15 +390,17 @@ def test_metadata_pins_win_over_the_built_in_ones(tmp_path: Path) -> None:
 
 
 def test_checks_that_do_not_apply_are_neither_run_nor_shown(tmp_path: Path) -> None:
-    def mqtt(ctx: DoctorContext) -> CheckResult:
-        return CheckResult("mqtt", "MQTT broker", Status.FAIL, "unreachable", "start it")
+    def extra(ctx: DoctorContext) -> CheckResult:
+        return CheckResult("extra", "Extra", Status.FAIL, "unreachable", "start it")
 
-    ctx = context(tmp_path, healthy())
-    skipped = Check("mqtt", "MQTT broker", _never, applies=lambda c: False)
-    applied = Check("mqtt", "MQTT broker", mqtt, applies=lambda c: c.config is not None)
-    assert [r.name for r in run_checks(ctx, (*CHECKS, skipped))] == [c.name for c in CHECKS]
+    ctx = context(tmp_path, healthy(mqtt_connect=_never, lsl_version=_never))
+    default = [r.name for r in run_checks(ctx)]  # the example config: no MQTT, no LSL
+    assert default == [c.name for c in CHECKS if c.name not in ("mqtt", "lsl")]
+    skipped = Check("extra", "Extra", _never, applies=lambda c: False)
+    applied = Check("extra", "Extra", extra, applies=lambda c: c.config is not None)
+    assert [r.name for r in run_checks(ctx, (*CHECKS, skipped))] == default
     found = run_checks(ctx, (*CHECKS, applied))
-    assert found[-1].name == "mqtt"
+    assert found[-1].name == "extra"
     assert exit_status(found) == 1
 
 
@@ -555,3 +563,125 @@ def test_doctor_process_on_this_machine_prints_text_and_never_a_traceback(tmp_pa
     )
     assert as_json.returncode == done.returncode
     _check_this_machine(json.loads(as_json.stdout), as_json.returncode)
+
+
+# --- optional features: MQTT and LSL ---------------------------------------------------------
+
+
+def feature_config(tmp_path: Path) -> Path:
+    """A valid config with MQTT (anonymous password-less account) and LSL turned on."""
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        '[[participants]]\nid = "A"\nsensor = "Polar H10 0A1B2C3D"\n\n'
+        '[mqtt]\nurl = "mqtt://broker.lab:1883"\nusername = "room-a"\n\n'
+        f'[lsl]\nenabled = true\napi_config = "{LSL_CFG}"\n'
+    )
+    return config
+
+
+def test_mqtt_and_lsl_checks_apply_only_when_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SENSORHUB_MQTT_PASSWORD", raising=False)
+    found = results(tmp_path, healthy(mqtt_connect=_never, lsl_version=_never))
+    assert "mqtt" not in found
+    assert "lsl" not in found
+    config = feature_config(tmp_path)
+    seen: list[Any] = []
+
+    def connect(settings: Any, timeout: float) -> None:
+        seen.append(settings)
+
+    found = results(tmp_path, healthy(mqtt_connect=connect), config_path=config)
+    assert found["mqtt"].status is Status.OK, found["mqtt"]
+    assert found["mqtt"].summary == "mqtt://broker.lab:1883 as room-a: connection accepted"
+    assert [(s.host, s.port, s.username) for s in seen] == [("broker.lab", 1883, "room-a")]
+    disabled = tmp_path / "off.toml"
+    disabled.write_text(config.read_text().replace("[mqtt]\n", "[mqtt]\nenabled = false\n"))
+    assert "mqtt" not in results(tmp_path, healthy(mqtt_connect=_never), config_path=disabled)
+    assert found["lsl"].status is Status.OK
+    assert "discovery scope machine" in found["lsl"].summary
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"),
+    [
+        ("[Errno 111] Connection refused", "systemctl status mosquitto"),
+        ("[code:135] Not authorized", "password_file"),
+        ("[code:134] Bad user name or password", "password_file"),
+        ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", "ca_file"),
+        ("[Errno -2] Name or service not known", "does not resolve"),
+        ("no answer within 5 s", "firewall"),
+    ],
+)
+def test_mqtt_failures_name_the_fix(tmp_path: Path, error: str, advice: str) -> None:
+    probes = healthy(mqtt_connect=lambda settings, timeout: error)
+    found = results(tmp_path, probes, mqtt_url="mqtt://broker.lab", config_path=None)
+    mqtt = found["mqtt"]
+    assert mqtt.status is Status.FAIL
+    assert mqtt.summary == f"mqtt://broker.lab:1883: {error}"
+    assert mqtt.fix is not None
+    assert advice in mqtt.fix
+    assert exit_status(list(found.values())) == 1
+
+
+def test_a_bad_mqtt_url_fails_the_check_not_the_doctor(tmp_path: Path) -> None:
+    found = results(
+        tmp_path, healthy(mqtt_connect=_never), mqtt_url="http://broker.lab", config_path=None
+    )
+    assert found["mqtt"].status is Status.FAIL
+    assert "MQTT broker URL" in found["mqtt"].summary
+
+
+def test_real_mqtt_probe_against_mosquitto(tmp_path: Path) -> None:
+    from sensorhub.doctor import probe_mqtt
+    from sensorhub.mqtt.protocol import MqttSettings
+    from tests.mqtt_broker import Mosquitto, free_port
+
+    with Mosquitto(tmp_path / "broker") as broker:
+        assert probe_mqtt(MqttSettings.from_url(broker.url), 5.0) is None
+    passwords = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "lab", "s3cret"], check=True)
+    locked = f"allow_anonymous false\npassword_file {passwords}\n"
+    with Mosquitto(tmp_path / "locked", extra_config=locked) as closed:
+        good = MqttSettings.from_url(f"mqtt://lab:s3cret@127.0.0.1:{closed.port}")
+        assert probe_mqtt(good, 5.0) is None
+        bad = MqttSettings.from_url(f"mqtt://lab:wrong@127.0.0.1:{closed.port}")
+        found = results(
+            tmp_path, healthy(mqtt_connect=probe_mqtt), mqtt_url=bad.url, config_path=None
+        )
+        assert found["mqtt"].status is Status.FAIL
+        assert found["mqtt"].fix is not None
+        assert "password_file" in found["mqtt"].fix
+    refused = probe_mqtt(MqttSettings("127.0.0.1", free_port()), 5.0)
+    assert refused is not None
+    assert "refused" in refused.lower()
+    found = results(
+        tmp_path, healthy(mqtt_connect=probe_mqtt), mqtt_url=broker.url, config_path=None
+    )
+    assert found["mqtt"].status is Status.FAIL  # the broker has stopped
+    assert found["mqtt"].fix is not None
+    assert "systemctl status mosquitto" in found["mqtt"].fix
+
+
+def test_lsl_check_missing_library_and_unsafe_or_broken_config(tmp_path: Path) -> None:
+    def missing() -> str:
+        raise ConfigError("LSL not available: No module named 'pylsl'")
+
+    found = results(tmp_path, healthy(lsl_version=missing), lsl=True, config_path=None)
+    assert found["lsl"].status is Status.FAIL
+    assert found["lsl"].fix is not None
+    assert "sensorhub[lsl]" in found["lsl"].fix
+    found = results(tmp_path, healthy(environ=dict), lsl=True, config_path=None)
+    assert found["lsl"].status is Status.WARN
+    assert "whole network" in found["lsl"].summary
+    broken = tmp_path / "lsl_api.cfg"
+    broken.write_text("[multicast]\nResolveScope machine\n")
+    found = results(
+        tmp_path,
+        healthy(environ=lambda: {"LSLAPICFG": str(broken)}),
+        lsl=True,
+        config_path=None,
+    )
+    assert found["lsl"].status is Status.FAIL
+    assert "line 2" in found["lsl"].summary

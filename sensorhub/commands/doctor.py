@@ -38,6 +38,8 @@ def run(args: argparse.Namespace, probes: Probes | None = None) -> int:
         db_path=args.db or default_db_path(),
         port=args.port,
         probes=probes,
+        mqtt_url=args.mqtt,
+        lsl=args.lsl,
     )
     results = run_checks(ctx)
     code = exit_status(results)
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace, probes: Probes | None = None) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "doctor",
-        help="check Bluetooth, BlueZ, permissions, config, database and port, with fixes",
+        help="check Bluetooth, BlueZ, permissions, config, database, port, MQTT and LSL, with fixes",
         description="Check what a real deployment needs and print each result with its fix. "
         "Exit status 0 when no check failed, 1 otherwise.",
     )
@@ -60,6 +62,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--db", type=Path, help=f"session store to check (default {default_db_path()})")
     p.add_argument(
         "--port", type=int, help="server port to check (default: the config's, else 8080)"
+    )
+    p.add_argument(
+        "--mqtt", metavar="URL", help="MQTT broker to try (default: the config's [mqtt] url)"
+    )
+    p.add_argument(
+        "--lsl", action="store_true", help="check LSL even if the config does not enable it"
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=run)
