@@ -125,6 +125,8 @@ class Hub:
         self.event_sinks: list[Callable[[Any], None]] = []
         #: Each participant's pipeline output (events and the detector's grid), for loaders.
         self.output_sinks: list[Callable[[str, PipelineOutput], None]] = []
+        #: Further sections of :meth:`health` (e.g. ``"mqtt"``: the publisher's counters).
+        self.health_providers: dict[str, Callable[[], Any]] = {}
         self._markers: list[ev.Marker] = []
         self._ticker: asyncio.Task[None] | None = None
         self.pipeline_errors = 0
@@ -362,4 +364,4 @@ class Hub:
                 for name, view in self._views.items()
                 for dec in [self.stage.decoders[name]]
             },
-        }
+        } | {name: provider() for name, provider in self.health_providers.items()}
