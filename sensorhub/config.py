@@ -14,11 +14,13 @@ paired into dyads in order.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 
@@ -26,6 +28,7 @@ from sensorhub.dsp.detector import DEFAULT_LEVELS, DetectorConfig
 from sensorhub.dsp.episodes import LevelSpec
 from sensorhub.dsp.inclination import parse_axis
 from sensorhub.errors import ConfigError
+from sensorhub.mqtt.protocol import DEFAULT_TLS_PORT, MqttSettings, validate_hub_id
 from sensorhub.sources.base import SensorKind
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "DetectionConfig",
     "HubConfig",
     "LslConfig",
+    "MqttConfig",
     "ParticipantConfig",
     "ServerConfig",
     "config_to_json",
@@ -132,6 +136,25 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "api_config": {"type": "string", "minLength": 1},
             },
         },
+        "mqtt": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "enabled": {"type": "boolean"},
+                "url": {"type": "string", "minLength": 1},
+                "hub_id": {"type": "string"},
+                "username": {"type": "string", "minLength": 1},
+                "password_file": {"type": "string", "minLength": 1},
+                "tls": {"type": "boolean"},
+                "ca_file": {"type": "string", "minLength": 1},
+                "cert_file": {"type": "string", "minLength": 1},
+                "key_file": {"type": "string", "minLength": 1},
+                "tls_insecure": {"type": "boolean"},
+                # MQTT's keep alive is 16 bits; below 5 s a busy Wi-Fi link drops for nothing.
+                "keepalive_s": {"type": "integer", "minimum": 5, "maximum": 65535},
+                "drain_timeout_s": {"type": "number", "minimum": 0, "maximum": 600},
+            },
+        },
         "server": {
             "type": "object",
             "additionalProperties": False,
@@ -206,12 +229,64 @@ class LslConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """Publishing to an MQTT broker (``docs/mqtt.md``): on when ``url`` is set (unless
+    ``enabled = false``) or ``serve --mqtt URL`` gives one. The password is never in this
+    file: ``password_file``, or ``$SENSORHUB_MQTT_PASSWORD``. ``hub_id`` defaults to the host
+    name (``serve --hub-id``). ``serve --from-mqtt`` uses the credentials and TLS options."""
+
+    enabled: bool | None = None
+    url: str | None = None
+    hub_id: str | None = None
+    username: str | None = None
+    password_file: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_insecure: bool = False
+    keepalive_s: int = 15
+    drain_timeout_s: float = 5.0
+
+    @property
+    def publishing(self) -> bool:
+        """Whether ``serve`` publishes without ``--mqtt``."""
+        return self.url is not None and self.enabled is not False
+
+    def settings(self, url: str | None = None) -> MqttSettings:
+        """Broker settings for ``url`` (else this table's ``url``; ConfigError without one).
+        What the URL says (credentials, ``mqtts``) wins; this table fills in the rest."""
+        url = url or self.url
+        if url is None:
+            raise ConfigError("no MQTT broker: give --mqtt URL or [mqtt] url")
+        base = MqttSettings.from_url(url)
+        tls = base.tls or self.tls
+        port = base.port
+        if tls and not base.tls and urlsplit(url).port is None:
+            port = DEFAULT_TLS_PORT  # tls = true and a URL without a port: the TLS port
+        settings = dataclasses.replace(
+            base,
+            port=port,
+            hub_id=self.hub_id,
+            username=base.username or self.username,
+            tls=tls,
+            ca_file=Path(self.ca_file) if self.ca_file else None,
+            cert_file=Path(self.cert_file) if self.cert_file else None,
+            key_file=Path(self.key_file) if self.key_file else None,
+            tls_insecure=self.tls_insecure,
+            keepalive_s=self.keepalive_s,
+        )
+        return settings.with_password_from(Path(self.password_file) if self.password_file else None)
+
+
+@dataclass(frozen=True, slots=True)
 class HubConfig:
     participants: tuple[ParticipantConfig, ...]
     dyads: tuple[tuple[str, str], ...] = ()
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     lsl: LslConfig = field(default_factory=LslConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     session_name: str = "session"
     angle_rate_hz: float = 10.0
     status_interval_s: float = 1.0
@@ -281,10 +356,38 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "config") -> HubConfig
             allowed_origins=tuple(server.get("allowed_origins", ())),
         ),
         lsl=LslConfig(bool(lsl.get("enabled", False)), lsl.get("api_config")),
+        mqtt=_mqtt(raw.get("mqtt", {}), source),
         session_name=session.get("name", "session"),
         angle_rate_hz=float(session.get("angle_rate_hz", 10.0)),
         status_interval_s=float(session.get("status_interval_s", 1.0)),
     )
+
+
+def _mqtt(raw: Mapping[str, Any], source: str) -> MqttConfig:
+    config = MqttConfig(**raw)
+    if config.url is not None:
+        try:
+            settings = MqttSettings.from_url(config.url)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: mqtt.url: {exc}") from exc
+        if settings.password is not None:
+            raise ConfigError(
+                f"{source}: mqtt.url: no password in the config file (it is stored with every "
+                "recording); use password_file or $SENSORHUB_MQTT_PASSWORD"
+            )
+        tls_keys = [k for k in ("ca_file", "cert_file", "key_file", "tls_insecure") if raw.get(k)]
+        if tls_keys and not (settings.tls or config.tls):
+            raise ConfigError(
+                f"{source}: mqtt.{tls_keys[0]}: TLS is off; use an mqtts:// url or tls = true"
+            )
+    if config.hub_id is not None:
+        try:
+            validate_hub_id(config.hub_id)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: mqtt.hub_id: {exc}") from exc
+    if config.key_file and not config.cert_file:
+        raise ConfigError(f"{source}: mqtt.key_file: needs cert_file (the client certificate)")
+    return config
 
 
 def _unique(values: Sequence[str], key: str, source: str) -> None:
@@ -423,4 +526,10 @@ def config_to_json(config: HubConfig) -> dict[str, Any]:
         "dyads": [list(d) for d in config.dyads],
         "lsl": {"enabled": config.lsl.enabled}
         | ({"api_config": config.lsl.api_config} if config.lsl.api_config else {}),
+        # No secret in it: a password is never part of the [mqtt] table.
+        "mqtt": {
+            f.name: getattr(config.mqtt, f.name)
+            for f in dataclasses.fields(config.mqtt)
+            if getattr(config.mqtt, f.name) is not None
+        },
     }
