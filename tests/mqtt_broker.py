@@ -11,6 +11,9 @@ Usage::
         url = broker.url                  # "mqtt://127.0.0.1:PORT"
         broker.stop()                     # an outage...
         broker.start()                    # ...and the broker is back on the same port
+
+``extra_config`` is appended to the configuration (a TLS listener, a ``password_file``);
+``allow_anonymous=False`` makes every listener require a user name and password.
 """
 
 from __future__ import annotations
@@ -37,7 +40,14 @@ def free_port() -> int:
 class Mosquitto:
     """One broker process; ``start``/``stop`` may be called repeatedly (same port)."""
 
-    def __init__(self, workdir: Path, port: int | None = None, extra_config: str = "") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        extra_config: str = "",
+        *,
+        allow_anonymous: bool = True,
+    ) -> None:
         if not Path(MOSQUITTO).is_file():
             raise RuntimeError(
                 f"mosquitto not found at {MOSQUITTO}: `make test` installs Debian's mosquitto "
@@ -50,7 +60,7 @@ class Mosquitto:
         self.config_path = workdir / "mosquitto.conf"
         self.config_path.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
             "user root\n"  # as root it would switch to user mosquitto, who cannot write here
             "persistence true\n"
             f"persistence_location {workdir}/\n"
