@@ -53,7 +53,12 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """First message on every websocket connection: what this session is."""
+    """First message on every websocket connection: what this session is.
+
+    ``aggregator`` is true on an aggregator of several hubs (``serve --from-mqtt``): it sends
+    a new ``hello`` on the same connection whenever hubs bring new participants, and a client
+    merges it into what it shows instead of starting over.
+    """
 
     TYPE: ClassVar[str] = "hello"
     session: str
@@ -62,6 +67,7 @@ class Hello:
     dyads: list[list[str]]
     angle_rate_hz: float = 10.0
     replay: bool = False
+    aggregator: bool = False
 
 
 @dataclass(frozen=True, slots=True)
