@@ -11,7 +11,7 @@
 import { Connection, pageToken, websocketUrl } from './connection.js';
 import { fmtClock } from './format.js';
 import { SessionModel } from './model.js';
-import { MarkerList, Notices, SensorCards } from './panels.js';
+import { HubPanel, MarkerList, Notices, SensorCards } from './panels.js';
 import { ReplayBar } from './replay.js';
 import { Timeline } from './timeline.js';
 import { TracePanel } from './trace.js';
@@ -30,6 +30,7 @@ const notices = new Notices($('notices'));
 const timeline = new Timeline($('timeline'), model);
 const sensorCards = new SensorCards($('sensors'), model);
 const markerList = new MarkerList($('markers'), model);
+const hubPanel = new HubPanel($('hubs-card'), $('hubs'), model);
 const replayBar = new ReplayBar($('replay-bar'), {
   notify: (text, kind) => notices.show(text, kind),
 });
@@ -54,11 +55,15 @@ function send(msg) {
 
 const actions = { send, notify: (text, kind) => notices.show(text, kind) };
 
-/** connection.opens when this socket's hello came: a second hello on it means a restart. */
+/**
+ * connection.opens when this socket's hello came: a second hello on it means a restart,
+ * except from an aggregator of several hubs, which sends one whenever a hub brings new
+ * participants (the model merges it).
+ */
 let helloOnSocket = -1;
 
 function onMessage(msg) {
-  if (msg.type === 'hello' && helloOnSocket === connection.opens) {
+  if (msg.type === 'hello' && helloOnSocket === connection.opens && !msg.aggregator) {
     // The hub started its stream over (a replay seeking backwards): forget what it showed.
     model.reset();
   }
@@ -69,6 +74,8 @@ function onMessage(msg) {
     loadMarkers(model.session);
     $('session-id').textContent = model.session ?? '—';
     $('replay-badge').hidden = !model.replay;
+    // An aggregator cannot calibrate (each hub does, on its own dashboard): no such buttons.
+    document.body.classList.toggle('aggregator', model.aggregator);
     replayBar.setActive(model.replay);
     setConnText();
   } else if (what === 'error') {
@@ -183,6 +190,7 @@ function render() {
   const first = panels.values().next().value;
   timeline.render(xMax - windowS, xMax, first ? first.plotRect() : null);
   sensorCards.render();
+  hubPanel.render();
   markerList.render();
   $('session-clock').textContent = fmtClock(model.now);
   if (connection.state === 'waiting') setConnText('waiting', lastConnInfo);
@@ -251,6 +259,9 @@ function snapshot() {
     markers: { stored: model.markers.length, capacity: model.markers.capacity },
     timelineItems: timeline.itemCount,
     sensors: model.sensors.size,
+    aggregator: model.aggregator,
+    hubs: Object.fromEntries([...model.hubs].map(([id, h]) => [id, h.state])),
+    hubPanelShown: hubPanel.shown,
     sent: { ...sent },
     replay: { shown: replayBar.active, requests: replayBar.requests, state: replayBar.state },
     stats: {

@@ -15,10 +15,14 @@ const MAX_TRACE_POINTS = 12000;
 const EPISODE_CAP = 200;
 const COLEAN_CAP = 100;
 const MARKER_CAP = 100;
-/** Guards against a misbehaving server inventing ids without end. */
-const MAX_PARTICIPANTS = 16;
-const MAX_SENSORS = 64;
-const MAX_DYADS = 32;
+/**
+ * Guards against a misbehaving server inventing ids without end; an aggregator of several
+ * hubs (a few rooms of up to 8 participants each) stays well inside them.
+ */
+const MAX_PARTICIPANTS = 64;
+const MAX_SENSORS = 128;
+const MAX_DYADS = 64;
+const MAX_HUBS = 32;
 
 /** Detection defaults (sensorhub/dsp/detector.py) used when hello carries no thresholds. */
 export const DEFAULT_THRESHOLDS = Object.freeze({ enter_deg: 20, exit_deg: 15, backward_deg: 10 });
@@ -66,6 +70,8 @@ export class SessionModel {
   constructor() {
     this.session = null;
     this.replay = false;
+    /** True on an aggregator of several hubs (hello.aggregator): hellos merge. */
+    this.aggregator = false;
     this.rateHz = 10;
     /** Latest session time seen in any message (the right edge of the plots). */
     this.now = -Infinity;
@@ -78,6 +84,8 @@ export class SessionModel {
     this.markers = new BoundedList(MARKER_CAP);
     /** @type {Map<string, object>} sensor id -> latest status fields */
     this.sensors = new Map();
+    /** @type {Map<string, object>} hub id -> latest hub event (aggregator only) */
+    this.hubs = new Map();
     /** Counters for the debug hook. */
     this.stats = { messages: 0, angles: 0, droppedAngles: 0, unknown: 0 };
     /** Bumped whenever the set of participants/dyads/sensors changes (views rebuild). */
@@ -119,6 +127,9 @@ export class SessionModel {
         return 'marker';
       case 'error':
         return 'error';
+      case 'hub':
+        this.applyHub(msg);
+        return 'hub';
       case 'ack': // answers to this page's requests: the app shows them, the model keeps nothing
         return 'ack';
       default:
@@ -135,9 +146,13 @@ export class SessionModel {
     const sameSession = this.session !== null && msg.session === this.session;
     const announced = msg.angle_rate_hz;
     const rate = Number.isFinite(announced) && announced > 0 ? announced : 10;
-    if (!sameSession || rate !== this.rateHz) this.reset();
+    const aggregator = Boolean(msg.aggregator);
+    // An aggregator announces a new hello whenever a hub brings participants: same session,
+    // merge it (a faster hub's rate only sizes the traces made from now on).
+    if (!sameSession || (rate !== this.rateHz && !aggregator)) this.reset();
     this.session = msg.session;
     this.replay = Boolean(msg.replay);
+    this.aggregator = aggregator;
     this.rateHz = rate;
     for (const p of msg.participants ?? []) {
       if (p && p.id !== undefined) {
@@ -165,6 +180,7 @@ export class SessionModel {
     this.participants.clear();
     this.dyads.clear();
     this.sensors.clear();
+    this.hubs.clear();
     this.episodes.clear();
     this.coleans.clear();
     this.markers.clear();
@@ -324,6 +340,16 @@ export class SessionModel {
     if (msg.participant) this.ensureParticipant(String(msg.participant));
     // Status arrives every second per sensor, so the clock keeps moving with no angles.
     this.advance(msg.t);
+  }
+
+  /** A hub's health (aggregator only): the latest event per hub, never removed. */
+  applyHub(msg) {
+    const id = String(msg.hub);
+    if (!this.hubs.has(id)) {
+      if (this.hubs.size >= MAX_HUBS) return;
+      this.layoutVersion += 1;
+    }
+    this.hubs.set(id, { ...msg, hub: id, receivedAt: Date.now() });
   }
 
   upsertSensor(id, fields) {

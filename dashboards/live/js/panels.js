@@ -153,3 +153,105 @@ export class Notices {
     setTimeout(() => n.remove(), NOTICE_MS[kind] ?? NOTICE_MS.info);
   }
 }
+
+/** Hub states (sensorhub.events.HubStatus) as the sensor cards' groups. */
+const HUB_STATE_CLASS = { online: 'ok', offline: 'bad' };
+/** An online hub not heard from for this long (s) is flagged as silent. */
+const HUB_SILENT_S = 10;
+
+/** Seconds -> '4 s', '3 min', '2 h' for "last seen" ages. */
+function fmtAge(seconds) {
+  if (!Number.isFinite(seconds)) return '–';
+  const s = Math.max(0, seconds);
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 3600)} h`;
+}
+
+/**
+ * The health of every hub an aggregator follows (`hub` events): online/offline, last seen,
+ * events, duplicates dropped, sequence numbers missing, the hub's outbox. Hidden until a hub
+ * event arrives, so a single hub's own dashboard never shows it.
+ */
+export class HubPanel {
+  constructor(card, root, model) {
+    this.card = card;
+    this.root = root;
+    this.model = model;
+    this.rows = new Map();
+    this.layoutVersion = -1;
+    this.shown = false;
+  }
+
+  build() {
+    this.root.replaceChildren();
+    this.rows.clear();
+    const sorted = [...this.model.hubs.keys()].sort((a, b) => a.localeCompare(b));
+    for (const id of sorted) {
+      const card = el('div', 'hub-card');
+      card.dataset.hub = id;
+      const head = el('div', 'sc-head');
+      const dot = el('span', 'sc-dot');
+      dot.setAttribute('aria-hidden', 'true');
+      const name = el('span', 'sc-name', id);
+      const state = el('span', 'sc-state');
+      head.append(dot, name, state);
+      const sub = el('div', 'sc-sub');
+      const grid = el('div', 'sc-stats hub-stats');
+      const stat = (label, key) => {
+        const box = el('div', 'sc-stat');
+        const value = el('div', 'sc-value', '–');
+        value.dataset.stat = key;
+        box.append(el('div', 'sc-key', label), value);
+        grid.append(box);
+        return value;
+      };
+      const parts = {
+        card,
+        state,
+        sub,
+        seen: stat('Seen', 'seen'),
+        events: stat('Events', 'events'),
+        duplicates: stat('Dupl.', 'duplicates'),
+        missing: stat('Missing', 'missing'),
+        outbox: stat('Outbox', 'outbox'),
+        reason: el('div', 'sc-reason'),
+      };
+      card.append(head, sub, grid, parts.reason);
+      this.rows.set(id, parts);
+      this.root.append(card);
+    }
+    this.layoutVersion = this.model.layoutVersion;
+  }
+
+  render() {
+    const show = this.model.hubs.size > 0;
+    if (show !== this.shown) {
+      this.card.hidden = !show;
+      this.shown = show;
+    }
+    if (!show) return;
+    if (this.layoutVersion !== this.model.layoutVersion) this.build();
+    const nowS = Date.now() / 1000;
+    for (const [id, parts] of this.rows) {
+      const h = this.model.hubs.get(id);
+      if (!h) continue;
+      const state = h.state === 'online' ? 'online' : 'offline';
+      const age = Number.isFinite(h.last_seen) ? nowS - h.last_seen : NaN;
+      const silent = state === 'online' && age > HUB_SILENT_S;
+      parts.card.className = `hub-card st-${HUB_STATE_CLASS[state]}${
+        silent ? ' silent' : ''
+      }`;
+      parts.state.textContent = silent ? `${state}, quiet ${fmtAge(age)}` : state;
+      parts.sub.textContent = [h.name, h.session].filter(Boolean).join(' · ');
+      parts.seen.textContent = Number.isFinite(age) ? `${fmtAge(age)} ago` : '–';
+      parts.events.textContent = String(h.events ?? 0);
+      parts.duplicates.textContent = String(h.duplicates ?? 0);
+      parts.missing.textContent = String(h.missing ?? 0);
+      parts.missing.classList.toggle('warn', (h.missing ?? 0) > 0);
+      parts.outbox.textContent = String(h.outbox ?? 0);
+      parts.outbox.classList.toggle('warn', (h.outbox ?? 0) > 0);
+      parts.reason.textContent = h.reason ?? '';
+    }
+  }
+}
