@@ -28,6 +28,7 @@ from sensorhub.mqtt.seqtrack import SeqTracker
 from sensorhub.server.app import create_app, run_server
 from sensorhub.server.settings import ServerSettings
 from tests.mqtt_broker import Mosquitto
+from tests.serve_process import ServeProcess, start_serve
 
 TIMEOUT_S = 20.0
 REPO = Path(__file__).resolve().parents[2]
@@ -497,3 +498,49 @@ async def test_late_hub_brings_a_new_hello_on_the_same_socket(
     assert len({h["session"] for h in hellos}) == 1  # one aggregator session throughout
     assert [p["id"] for p in hellos[-1]["participants"]] == ["room-a/p1", "room-a/p2", "room-b/q1"]
     await reader.ws.close()
+
+
+# -- end to end: real hubs (serve --mqtt) and a real aggregator (serve --from-mqtt) ---------
+
+
+async def test_end_to_end_two_serve_hubs_and_an_aggregator(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    procs: list[ServeProcess] = []
+    try:
+        for hub in ("h1", "h2"):
+            (tmp_path / hub).mkdir()
+            args = ("--virtual", "2", "--mqtt", broker.url, "--hub-id", hub)
+            procs.append(await asyncio.to_thread(start_serve, tmp_path / hub, *args))
+        (tmp_path / "agg").mkdir()
+        agg = await asyncio.to_thread(start_serve, tmp_path / "agg", "--from-mqtt", broker.url)
+        procs.append(agg)
+        async with aiohttp.ClientSession() as http:
+            reader = WsReader(await http.ws_connect(agg.url + "ws"))
+            names = {"h1/p1", "h1/p2", "h2/p1", "h2/p2"}
+            await until(
+                lambda: {m["participant"] for m in reader.of("angle")} >= names,
+                "angles of both hubs' participants",
+                timeout=30,
+            )
+            await until(
+                lambda: {m["hub"] for m in reader.of("hub", state="online")} >= {"h1", "h2"},
+                "both hubs online",
+            )
+            hello = reader.of("hello")[-1]
+            assert hello["aggregator"] is True
+            assert {p["id"] for p in hello["participants"]} >= names
+
+            procs[0].stop()  # SIGKILL hub h1: the broker publishes its last will
+            await until(lambda: reader.of("hub", hub="h1", state="offline"), "h1's last will")
+            assert reader.of("hub", hub="h1", state="offline")[-1]["reason"] == "connection lost"
+            async with http.get(agg.url + "api/health") as resp:
+                hubs = (await resp.json())["hub"]["hubs"]
+            assert hubs["h1"]["state"] == "offline"
+            assert hubs["h2"]["state"] == "online"
+            assert hubs["h2"]["duplicates"] == 0
+            assert hubs["h2"]["missing"] == 0
+            await reader.ws.close()
+    finally:
+        for proc in procs:
+            proc.stop()
