@@ -65,6 +65,17 @@ def test_tracker_baseline_and_retained_snapshot() -> None:
     assert t.duplicates == 1
 
 
+def test_the_aggregator_imports_no_bluetooth() -> None:
+    code = (
+        "import sys, sensorhub.mqtt.aggregator; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('bleak', 'bumble', 'dbus_fast')"
+        " or m.startswith(('sensorhub.sources', 'sensorhub.hub'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 # -- fixtures -------------------------------------------------------------------------------
 
 
