@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, probes: Probes | None = None) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "doctor",
-        help="check Bluetooth, BlueZ, permissions, config, database, port, MQTT and LSL, with fixes",
+        help="check Bluetooth, BlueZ, config, database, port, MQTT and LSL, each with its fix",
         description="Check what a real deployment needs and print each result with its fix. "
         "Exit status 0 when no check failed, 1 otherwise.",
     )
