@@ -72,6 +72,10 @@ STOP_TIMEOUT_S = 3.0
 FLUSH_TIMEOUT_S = 5.0
 #: Default of ``[mqtt] drain_timeout_s``: how long close() keeps publishing the backlog.
 DRAIN_TIMEOUT_S = 5.0
+#: While connected and caught up, how often the ``online`` state is re-checked: when the
+#: backlog it announced has changed (an outbox drained after an outage), it is published
+#: again, so the retained state and the aggregator's outbox column do not stay stale.
+STATE_REFRESH_S = 1.0
 
 
 def default_hub_id() -> str:
@@ -149,6 +153,8 @@ class MqttPublisher:
         # Health.
         self.connected = False
         self.backlog = 0
+        #: The outbox backlog the retained ``online`` state last announced.
+        self._announced_backlog = 0
         self.published = 0
         self.reconnects = 0
         self.dropped = 0
@@ -401,7 +407,7 @@ class MqttPublisher:
     async def _connected_session(self, client: aiomqtt.Client) -> None:
         async with client:
             self._connected()
-            await client.publish(self._state_topic, self._state("online"), qos=1, retain=True)
+            await self._announce(client)
             await client.subscribe(self._state_topic, qos=1)
             broken: asyncio.Future[None] = self._loop.create_future()
             slots = asyncio.Semaphore(self._max_inflight)
@@ -442,7 +448,10 @@ class MqttPublisher:
             self._wake.clear()
             rows = await self._db(self._outbox.fetch, self.hub_id, self._cursor, FETCH_BATCH)
             if not rows:
-                await self._wake.wait()
+                if not self._inflight and self._announced_backlog != self.backlog:
+                    await self._announce(client)  # caught up: "online, outbox 0"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), STATE_REFRESH_S)
                 continue
             for row in rows:
                 if row.id in self._acked:
@@ -510,7 +519,12 @@ class MqttPublisher:
                         "is another hub using this id?",
                         self.hub_id, event.session, event.reason or "no reason",
                     )  # fmt: skip
-                await client.publish(self._state_topic, self._state("online"), qos=1, retain=True)
+                await self._announce(client)
+
+    async def _announce(self, client: aiomqtt.Client) -> None:
+        """Publish ``online`` (retained) with the current outbox backlog."""
+        self._announced_backlog = self.backlog
+        await client.publish(self._state_topic, self._state("online"), qos=1, retain=True)
 
     # -- connection state and its log -----------------------------------------------------
 

@@ -164,6 +164,16 @@ async def test_broker_restart_mid_stream_loses_nothing_and_the_live_bus_goes_on(
         await produce(50)
         n = len(produced)
         await obs.wait_for(lambda: len({o.envelope.id for o in obs.enveloped()}) >= n)  # type: ignore[union-attr]
+
+        def online_backlogs() -> list[int]:
+            return [
+                o.event.outbox
+                for o in obs.seen
+                if isinstance(o.event, ev.HubStatus) and o.event.state == "online"
+            ]
+
+        # "online" with the backlog at the reconnect, then again once it has drained.
+        await obs.wait_for(lambda: online_backlogs()[-1] == 0 and max(online_backlogs()) > 0)
         await pub.close()
     reader.cancel()
     unique = assert_at_least_once_in_order(obs.enveloped(), n)
