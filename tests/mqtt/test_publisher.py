@@ -454,3 +454,67 @@ async def test_publishes_lost_in_a_network_cut_are_sent_again(
     unique = assert_at_least_once_in_order(obs.enveloped(), len(produced))
     assert [o.event for o in unique] == produced
     assert pub.health()["reconnects"] == 1
+
+
+def make_client_certificate(certs: dict[str, Path]) -> tuple[Path, Path]:
+    """A client certificate signed by the test CA of :func:`make_certificates`."""
+    folder = certs["ca.crt"].parent
+    key, csr, crt = folder / "client.key", folder / "client.csr", folder / "client.crt"
+    ext = folder / "client.ext"
+    ext.write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = functools.partial(subprocess.run, check=True, capture_output=True)
+    run(["openssl", "req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=room-a"])
+    run(["openssl", "x509", "-req", "-in", csr, "-CA", certs["ca.crt"],
+         "-CAkey", certs["ca.key"], "-CAcreateserial", "-out", crt, "-days", "2",
+         "-extfile", ext])  # fmt: skip
+    return crt, key
+
+
+async def test_client_certificate_for_a_broker_that_requires_one(tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path / "certs")
+    client_crt, client_key = make_client_certificate(certs)
+    mtls_port = free_port()
+    extra = (
+        f"listener {mtls_port} 127.0.0.1\n"
+        f"cafile {certs['ca.crt']}\ncertfile {certs['server.crt']}\nkeyfile {certs['server.key']}\n"
+        "require_certificate true\n"
+    )
+    with Mosquitto(tmp_path / "broker", extra_config=extra) as broker:
+        config = parse_config(
+            {
+                "participants": [{"id": "p1", "sensor": "x"}],
+                "mqtt": {
+                    "url": f"mqtts://127.0.0.1:{mtls_port}",
+                    "ca_file": str(certs["ca.crt"]),
+                    "cert_file": str(client_crt),
+                    "key_file": str(client_key),
+                },
+            }
+        )
+        pub = MqttPublisher(
+            config.mqtt.settings(), hub_id=HUB, hub_session=SESSION, db_path=tmp_path / "s.sqlite"
+        )
+        async with observing(broker.port, mp.subscription(HUB)) as obs:
+            await pub.start()
+            events = [make_event(i) for i in range(1, 11)]
+            for event in events:
+                pub.on_event(event)
+            await obs.wait_for(lambda: len(obs.enveloped()) >= len(events))
+            await pub.close()
+        assert [o.event for o in obs.enveloped()] == events
+        # The same broker refuses a hub without the certificate, and the hub says why.
+        bare = dataclasses.replace(config.mqtt.settings(), cert_file=None, key_file=None)
+        refused = MqttPublisher(
+            bare,
+            hub_id=HUB,
+            hub_session="S2",
+            db_path=tmp_path / "s2.sqlite",
+            backoff_s=(0.05, 0.1),
+            drain_timeout_s=0,
+        )
+        await refused.start()
+        await wait_for(lambda: refused.health()["last_error"] is not None)
+        assert refused.health()["connected"] is False
+        await refused.close()
+        assert "peer did not return a certificate" in broker.log()
