@@ -21,10 +21,12 @@ test: $(STAMP) system-deps lint typecheck pytest
 # Programs the tests drive, and the Debian package of each: chromium for the dashboard tests
 # (never a downloaded browser), systemd-analyze to verify the unit file, dbus-daemon for a
 # private bus in the doctor tests, strace to prove liblsl only talks to loopback, mosquitto as
-# the reference MQTT broker the bridge tests start on a loopback port. Missing ones
+# the reference MQTT broker the bridge tests start on a loopback port (with mosquitto_passwd),
+# openssl to make the test CA and certificates for MQTT over TLS. Missing ones
 # are installed with apt (needs root, as CI has); otherwise the message says what to run.
 SYSTEM_DEPS := /usr/bin/chromium:chromium /usr/bin/systemd-analyze:systemd \
-	/usr/bin/dbus-daemon:dbus-daemon /usr/bin/strace:strace /usr/sbin/mosquitto:mosquitto
+	/usr/bin/dbus-daemon:dbus-daemon /usr/bin/strace:strace /usr/sbin/mosquitto:mosquitto \
+	/usr/bin/openssl:openssl
 
 system-deps:
 	@missing=""; for dep in $(SYSTEM_DEPS); do \
