@@ -253,6 +253,9 @@ class ClockMapper:
     """
 
     def __init__(self) -> None:
+        # The last MAX_BINS bin minima as float rows (x: device - ref, y: receive - device),
+        # oldest first; kept as an array so a refit builds none (it runs every bin).
+        self._xy = np.empty((2, MAX_BINS), np.float64)
         self.reset()
 
     def reset(self) -> None:
@@ -261,7 +264,7 @@ class ClockMapper:
         self._ref = 0
         self._bin_start = 0
         self._bin_min: tuple[int, int] | None = None  # (device - ref, receive - device)
-        self._bins: list[tuple[int, int]] = []
+        self._n_bins = 0
 
     @property
     def ready(self) -> bool:
@@ -288,19 +291,23 @@ class ClockMapper:
 
     def _close_bin(self, device_ns: int) -> None:
         assert self._bin_min is not None
-        self._bins.append(self._bin_min)
-        del self._bins[:-MAX_BINS]
+        xy, k = self._xy, self._n_bins
+        if k == MAX_BINS:
+            xy[:, :-1] = xy[:, 1:]  # the oldest bin drops out
+        else:
+            k = self._n_bins = k + 1
+        xy[:, k - 1] = self._bin_min
         self._bin_min = None
         self._bin_start = device_ns
-        if len(self._bins) >= MIN_BINS_FOR_DRIFT:
-            x = np.array([b[0] for b in self._bins], dtype=np.float64)
-            y = np.array([b[1] for b in self._bins], dtype=np.float64)
+        if k >= MIN_BINS_FOR_DRIFT:
+            x, y = xy[0, :k], xy[1, :k]
             # Least-squares slope in closed form (a straight line needs no general solver).
-            dx = x - x.mean()
-            slope = float(np.clip((dx @ (y - y.mean())) / (dx @ dx), -MAX_DRIFT, MAX_DRIFT))
+            # sum / k is what ndarray.mean computes, without its Python-level wrapper.
+            dx = x - x.sum() / k
+            slope = float(min(max((dx @ (y - y.sum() / k)) / (dx @ dx), -MAX_DRIFT), MAX_DRIFT))
             self.drift = slope
             # Lower envelope: the line lies on or under every bin minimum.
-            self.offset_ns = float(np.min(y - slope * x))
+            self.offset_ns = float((y - slope * x).min())
 
     def map(self, device_ns: NDArray[np.int64]) -> NDArray[np.int64]:
         """Session times of the given device times, by the current line."""
@@ -410,37 +417,117 @@ class SensorClock:
         operations :meth:`push` applies to one frame, and the never-backwards shift is a
         running maximum. Live sessions push one or a few frames at a time, a replay
         thousands: both get bit-identical times.
+
+        The bookkeeping has a fast lane for the common frame (no sequence numbers, newer than
+        the previous one, no gap, no bin boundary, no restart): :meth:`DeviceTimeline.step`
+        and :meth:`ClockMapper.observe` inlined on local variables, with the same expressions
+        in the same order. Any other frame writes the state back and takes those methods.
         """
         outcomes = [FrameOutcome.OK] * len(anchors)
-        accepted: list[tuple[int, int, int, float, float, float, int, Gap | None, bool]] = []
+        dropped: list[int] = []  # frames not accepted (rare)
+        period: list[float] = []  # per accepted frame
+        offset: list[float] = []
+        # (first accepted frame, drift, ref): the line changes only where a bin closes or
+        # the slow lane runs, so it is kept per stretch of frames, not per frame.
+        lines: list[tuple[int, float, int]] = []
+        # (row, device gap, restarted) for the accepted frames with either: the rare ones.
+        marks: list[tuple[int, Gap | None, bool]] = []
+        timeline, mapper = self.timeline, self.mapper
         placed = self._last_session is not None
         restarted = self._restarted
-        timeline, mapper = self.timeline, self.mapper
+        fast = seqs is None
+        last_anchored = timeline._last_anchored
+        nominal = timeline.nominal_period_ns
+        tolerance = PERIOD_TOLERANCE * nominal
+        la, ls, ln = timeline._last_anchor, timeline._last_sample, timeline._last_n
+        p = timeline.period_ns
+        o, d, r = mapper.offset_ns, mapper.drift, mapper._ref
+        bin_start, bin_min = mapper._bin_start, mapper._bin_min
+        lines.append((0, d, r))
         for i, anchor in enumerate(anchors):
+            n = counts[i]
+            receive = receives[i]
+            if (
+                fast
+                and la is not None
+                and o is not None
+                and anchor > la
+                and not restarted
+                and not anchor - la > GAP_FACTOR * (n if last_anchored else ln) * p
+            ):
+                # DeviceTimeline.step of a contiguous newer frame (no gap, no sequence number).
+                between = n if last_anchored else ln
+                measured = (anchor - la) / between
+                if abs(measured - nominal) <= tolerance:
+                    p += PERIOD_EMA_ALPHA * (measured - p)
+                ls = anchor if last_anchored else anchor + round((n - 1) * p)
+                la = anchor
+                ln = n
+                # ClockMapper.observe(ls, receive) inside the current bin.
+                rel = ls - r
+                delta = receive - ls
+                if ls - bin_start >= BIN_NS and bin_min is not None:
+                    mapper.offset_ns, mapper.drift = o, d
+                    mapper._bin_start, mapper._bin_min = bin_start, bin_min
+                    mapper.observe(ls, receive)
+                    o, d = mapper.offset_ns, mapper.drift
+                    bin_start, bin_min = mapper._bin_start, mapper._bin_min
+                    lines.append((len(period), d, r))
+                else:
+                    if bin_min is None or delta < bin_min[1]:
+                        bin_min = (rel, delta)
+                    if delta < o + d * rel:
+                        o = delta - d * rel
+                period.append(p)
+                offset.append(o or 0.0)
+                continue
+            # Anything else: the state goes back to the objects, their methods decide.
+            timeline._last_anchor, timeline._last_sample, timeline._last_n = la, ls, ln
+            timeline.period_ns = p
+            mapper.offset_ns, mapper.drift, mapper._ref = o, d, r
+            mapper._bin_start, mapper._bin_min = bin_start, bin_min
             last_anchor = timeline._last_anchor
             if last_anchor is not None and anchor < last_anchor - RESTART_JUMP_NS:
                 # The device clock went back by far more than any reordering: it restarted.
                 timeline.reset()
                 mapper.reset()
                 restarted = placed
-            outcome, gap = timeline.step(anchor, counts[i], None if seqs is None else seqs[i])
+            outcome, gap = timeline.step(anchor, n, None if seqs is None else seqs[i])
             if outcome is not FrameOutcome.OK:
                 outcomes[i] = outcome
-                continue
-            mapper.observe(timeline._last_sample, receives[i])
-            accepted.append(
-                (i, anchor, counts[i], timeline.period_ns, mapper.offset_ns or 0.0,
-                 mapper.drift, mapper._ref, gap, restarted)
-            )  # fmt: skip
-            restarted = False
-            placed = True
+                dropped.append(i)
+            else:
+                mapper.observe(timeline._last_sample, receive)
+                if gap is not None or restarted:
+                    marks.append((len(period), gap, restarted))
+                lines.append((len(period), mapper.drift, mapper._ref))
+                period.append(timeline.period_ns)
+                offset.append(mapper.offset_ns or 0.0)
+                restarted = False
+                placed = True
+            la, ls, ln = timeline._last_anchor, timeline._last_sample, timeline._last_n
+            p = timeline.period_ns
+            o, d, r = mapper.offset_ns, mapper.drift, mapper._ref
+            bin_start, bin_min = mapper._bin_start, mapper._bin_min
+        timeline._last_anchor, timeline._last_sample, timeline._last_n = la, ls, ln
+        timeline.period_ns = p
+        mapper.offset_ns, mapper.drift, mapper._ref = o, d, r
+        mapper._bin_start, mapper._bin_min = bin_start, bin_min
         self._restarted = restarted
-        if not accepted:
+        if not period:
             return TimedRun(outcomes, _EMPTY_ROWS, _EMPTY, _EMPTY, _NO_BOUNDS, [])
-        rows, a, n, period, offset, drift, ref, device_gaps, restarts = zip(*accepted, strict=True)
+        rows = np.arange(len(anchors), dtype=np.intp)
+        a_ok, n_ok = np.array(anchors, np.int64), np.array(counts, np.int64)
+        if dropped:
+            rows = np.delete(rows, dropped)
+            a_ok, n_ok = a_ok[rows], n_ok[rows]
         bounds = np.zeros(len(rows) + 1, np.int64)
-        np.cumsum(n, out=bounds[1:])
-        device, session = self._sample_times(a, n, period, offset, drift, ref)
+        np.cumsum(n_ok, out=bounds[1:])
+        ends = [line[0] for line in lines[1:]] + [len(period)]
+        stretch = [end - line[0] for line, end in zip(lines, ends, strict=True)]
+        drift = np.repeat(np.array([line[1] for line in lines], np.float64), stretch)
+        ref = np.repeat(np.array([line[2] for line in lines], np.int64), stretch)
+        device, session = self._sample_times(a_ok, n_ok, period, offset, drift, ref)
         # Never backwards: a frame starting at or before the previous frame's last sample is
         # moved to start right after it. With C the samples' cumulative span (span + 1 per
         # frame) the shifted starts are C + running max(start - C): one pass, no loop.
@@ -456,45 +543,43 @@ class SensorClock:
             first = first + shift
             last = last + shift
         gaps: list[tuple[int, Gap]] = []
-        firsts: list[int] | None = None
-        for row, (device_gap, was_restarted) in enumerate(zip(device_gaps, restarts, strict=True)):
-            if device_gap is None and not was_restarted:
-                continue
-            firsts = first.tolist() if firsts is None else firsts
+        for row, device_gap, was_restarted in marks:
             previous = self._last_session if row == 0 else int(last[row - 1])
             if previous is None:
                 continue
-            gap_out = _session_gap(previous, device_gap, firsts[row], was_restarted, period[row])
+            gap_out = _session_gap(
+                previous, device_gap, int(first[row]), was_restarted, period[row]
+            )
             if gap_out is not None:
                 gaps.append((row, gap_out))
         self._last_session = int(last[-1])
-        return TimedRun(outcomes, np.array(rows, np.intp), session, device, bounds, gaps)
+        return TimedRun(outcomes, rows, session, device, bounds, gaps)
 
     def _sample_times(
         self,
-        anchors: tuple[int, ...],
-        counts: tuple[int, ...],
-        period: tuple[float, ...],
-        offset: tuple[float, ...],
-        drift: tuple[float, ...],
-        ref: tuple[int, ...],
+        anchors: NDArray[np.int64],
+        counts: NDArray[np.int64],
+        period: list[float],
+        offset: list[float],
+        drift: NDArray[np.float64],
+        ref: NDArray[np.int64],
     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Device and session times of accepted frames, flat, by the very operations
         :meth:`DeviceTimeline.push` and :meth:`ClockMapper.map` apply to one frame: sample k
         of a frame lies ``rint(k * period)`` from its anchor, and is mapped by the line the
         fit had when the frame arrived."""
         first = self.timeline.anchor == "first"
-        cols = [np.array(period), np.array(offset), np.array(drift), np.array(ref, np.int64)]
-        a = np.array(anchors, np.int64)
-        if counts.count(counts[0]) == len(counts):  # one frame size (the common case)
+        cols = [np.array(period), np.array(offset), drift, ref]
+        a = anchors
+        if bool((counts == counts[0]).all()):  # one frame size (the common case)
             per, off, dri, ref0 = (c[:, None] for c in cols)
-            k = _ramp(counts[0])[None, :]
+            k = _ramp(int(counts[0]))[None, :]
             if not first:
                 k = k[:, ::-1]
             steps = np.rint(k * per).astype(np.int64)
             dev = a[:, None] + steps if first else a[:, None] - steps
         else:
-            sizes = np.array(counts, np.int64)
+            sizes = counts
             per, off, dri, ref0 = (np.repeat(c, sizes) for c in cols)
             j = np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(
                 np.cumsum(sizes) - sizes, sizes
