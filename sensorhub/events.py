@@ -82,6 +82,36 @@ class Angle:
     motion: bool = False
     lying: bool = False
 
+    @classmethod
+    def fast(
+        cls, participant: str, t: float, forward: float, lateral: float, motion: bool, lying: bool
+    ) -> Angle:
+        """``Angle(participant, t, forward, lateral, motion=motion, lying=lying)``, in half the
+        time: the pipeline builds one per display tick (72,000 an hour for two people).
+
+        A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``
+        (its own ``__setattr__`` refuses); this writes the slots through their member
+        descriptors instead, which is what that call ends up doing. The result is an
+        ordinary, equally immutable ``Angle`` (a test pins it equal to the constructor's and
+        the parameters to the fields). No check or conversion is skipped: the dataclass
+        ``__init__`` has none.
+        """
+        angle: Angle = _new(cls)
+        _angle_participant(angle, participant)
+        _angle_t(angle, t)
+        _angle_forward(angle, forward)
+        _angle_lateral(angle, lateral)
+        _angle_motion(angle, motion)
+        _angle_lying(angle, lying)
+        return angle
+
+
+_new = object.__new__
+# The slot member descriptors' setters, bound once (see Angle.fast).
+_angle_participant, _angle_t, _angle_forward, _angle_lateral, _angle_motion, _angle_lying = (
+    Angle.__dict__[f.name].__set__ for f in dataclasses.fields(Angle)
+)
+
 
 @dataclass(frozen=True, slots=True)
 class EpisodeStarted:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -165,11 +166,7 @@ class ParticipantPipeline:
             lat = chunk.lateral[picks].tolist()
             dyn = chunk.dynamic[picks].tolist()
             lie = chunk.lying[picks].tolist()
-            pid, angle = self.id, ev.Angle
-            angles = [
-                angle(pid, t[k], fwd[k], lat[k], motion=dyn[k], lying=lie[k])
-                for k in range(len(picks))
-            ]
+            angles = list(map(ev.Angle.fast, repeat(self.id, len(t)), t, fwd, lat, dyn, lie))
         if not chunk.started and not chunk.ended:
             return angles  # already in time order
         marks: list[tuple[float, Any]] = []

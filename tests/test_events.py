@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from typing import Any
 
@@ -35,6 +36,29 @@ def test_floats_survive_bit_identically() -> None:
     angle = ev.Angle("p", 0.1 + 0.2, 1 / 3, -2 / 7)
     back = ev.from_json(json.loads(ev.dumps(angle)))
     assert (back.t, back.forward, back.lateral) == (angle.t, angle.forward, angle.lateral)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("p1", 12.345678901, 21.5, -3.25, True, False), ("p", 0.1 + 0.2, 1 / 3, -2 / 7, False, True)],
+)
+def test_angle_fast_is_the_constructor(args: tuple[Any, ...]) -> None:
+    normal = ev.Angle(*args[:4], motion=args[4], lying=args[5])
+    fast = ev.Angle.fast(*args)
+    assert type(fast) is ev.Angle
+    assert fast == normal
+    assert hash(fast) == hash(normal)
+    assert dataclasses.astuple(fast) == dataclasses.astuple(normal)
+    assert ev.dumps(fast) == ev.dumps(normal)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.t = 0.0  # type: ignore[misc]
+
+
+def test_angle_fast_takes_every_field_in_order() -> None:
+    """A field added to Angle must be added to Angle.fast too (it sets the slots itself)."""
+    fields = [f.name for f in dataclasses.fields(ev.Angle)]
+    params = list(inspect.signature(ev.Angle.fast).parameters)
+    assert params == fields
 
 
 @pytest.mark.parametrize(
