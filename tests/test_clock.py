@@ -228,3 +228,58 @@ def test_push_run_of_mixed_sizes_equals_pushes_and_never_runs_backwards() -> Non
     assert columns.accepted.tolist() == accepted
     assert columns.t_session_ns.tolist() == times
     assert [g for _, g in columns.gaps] == [g for _, _, g in one_by_one if g is not None]
+
+
+@pytest.mark.parametrize("anchor", ["last", "first"])
+def test_push_run_fast_lane_equals_the_step_and_observe_methods(anchor: str) -> None:
+    """push_run inlines the common frame (no sequence numbers) and hands any other frame to
+    DeviceTimeline.step / ClockMapper.observe; sequence numbers that are all None take the
+    methods for every frame. Both must give the same times, gaps and state, across bin
+    refits, losses, repeats, late frames, a device clock jump back and a restart() call."""
+    rng = np.random.default_rng(3)
+    anchors = pmd_anchors(201.3, 2200)  # off nominal: the period estimate keeps moving
+    latency = 1_500_000 + rng.exponential(8e6, size=len(anchors))
+    frames = [
+        (a, round(3.2e9 + (a - anchors[0]) * (1 + 20e-6) + lat))
+        for a, lat in zip(anchors, latency, strict=True)
+    ]
+    items = [f for k, f in enumerate(frames) if k % 131 != 70]  # losses
+    items.insert(500, items[499])  # a repeat
+    items.insert(800, items[795])  # a late frame
+    items = items[:1500] + [(a - 10**13, r) for a, r in items[1500:]]  # device clock restart
+    offset = 35 * NS_PER_S // 200 if anchor == "first" else 0  # anchors on the first sample
+    items = [(a - offset, r) for a, r in items]
+    bounds = sorted({0, len(items), *rng.integers(1, len(items), size=12).tolist()})
+
+    def run(with_seqs: bool) -> list[object]:
+        clock = SensorClock(200.0, anchor="last" if anchor == "last" else "first")
+        out: list[object] = []
+        for lo, hi in itertools.pairwise(bounds):
+            if lo == bounds[6]:
+                clock.restart()
+            chunk = items[lo:hi]
+            res = clock.push_run(
+                [a for a, _ in chunk],
+                [36] * len(chunk),
+                [r for _, r in chunk],
+                [None] * len(chunk) if with_seqs else None,
+            )
+            out.append(
+                (
+                    [o.value for o in res.outcomes],
+                    res.accepted.tolist(),
+                    res.t_session_ns.tolist(),
+                    res.t_device_ns.tolist(),
+                    res.gaps,
+                )
+            )
+            tl, mapper = clock.timeline, clock.mapper
+            out.append((tl.period_ns, tl.last_anchor, tl.last_sample, mapper.offset_ns))
+            out.append((mapper.drift, mapper.ref))
+        return out
+
+    fast, methods = run(False), run(True)
+    assert fast == methods
+    gaps = [g for chunk in fast[::3] for g in chunk[4]]  # type: ignore[index]
+    assert len(gaps) >= 4
+    assert any(g.reason == "reconnect" for _, g in gaps)
