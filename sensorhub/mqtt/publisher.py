@@ -135,6 +135,8 @@ class MqttPublisher:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # new rows are in the outbox
+        #: An ``offline`` for this hub arrived while connected: say ``online`` again.
+        self._stale_will = False
         # Events numbered but not yet written (on_event -> database thread).
         self._seq = 0
         self._accepting = True
@@ -446,6 +448,9 @@ class MqttPublisher:
         assert self._outbox is not None
         while True:
             self._wake.clear()
+            if self._stale_will:  # seen by _watch, which must not block on publishing
+                self._stale_will = False
+                await self._announce(client)
             rows = await self._db(self._outbox.fetch, self.hub_id, self._cursor, FETCH_BATCH)
             if not rows:
                 if not self._inflight and self._announced_backlog != self.backlog:
@@ -519,7 +524,10 @@ class MqttPublisher:
                         "is another hub using this id?",
                         self.hub_id, event.session, event.reason or "no reason",
                     )  # fmt: skip
-                await self._announce(client)
+                # Said by the sender: this task is what notices a dropped connection (the
+                # message iterator ends), so it must never wait for a PUBACK itself.
+                self._stale_will = True
+                self._wake.set()
 
     async def _announce(self, client: aiomqtt.Client) -> None:
         """Publish ``online`` (retained) with the current outbox backlog."""
