@@ -28,6 +28,7 @@ from sensorhub.errors import DecodeError
 __all__ = [
     "CLIENT_MESSAGES",
     "EVENT_TYPES",
+    "MAX_MARKER_LABEL_CHARS",
     "SCHEMA_VERSION",
     "AddMarker",
     "Angle",
@@ -178,6 +179,10 @@ class SensorStatus:
     reason: str = ""
 
 
+#: The longest marker label anyone accepts (the API, a hub, an aggregator), in characters.
+MAX_MARKER_LABEL_CHARS = 200
+
+
 @dataclass(frozen=True, slots=True)
 class Marker:
     """A researcher's marker (from the dashboard or the API) at session time ``t``."""
@@ -268,23 +273,9 @@ Event = (
 )
 ClientMessage = AddMarker | Calibrate | SetRecording | Subscribe
 
-EVENT_TYPES: dict[str, type[Any]] = {
-    cls.TYPE: cls
-    for cls in (
-        Hello,
-        Angle,
-        EpisodeStarted,
-        EpisodeEnded,
-        DyadEvent,
-        SensorStatus,
-        Marker,
-        ErrorEvent,
-        HubStatus,
-    )
-}
-CLIENT_MESSAGES: dict[str, type[Any]] = {
-    cls.TYPE: cls for cls in (AddMarker, Calibrate, SetRecording, Subscribe)
-}
+#: Every server -> client event by ``type`` tag; a new event class is added to ``Event`` only.
+EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in get_args(Event)}
+CLIENT_MESSAGES: dict[str, type[Any]] = {cls.TYPE: cls for cls in get_args(ClientMessage)}
 
 
 def to_json(event: Any) -> dict[str, Any]:
