@@ -279,8 +279,8 @@ class Hub:
 
     def add_marker(self, label: str, source: str) -> ev.Marker:
         label = label.strip()
-        if len(label) > 200:
-            raise ConfigError("a marker label is at most 200 characters")
+        if len(label) > ev.MAX_MARKER_LABEL_CHARS:
+            raise ConfigError(f"a marker label is at most {ev.MAX_MARKER_LABEL_CHARS} characters")
         now = self.now_ns()
         self.stage.put(Command("", now, "marker", {"label": label, "source": source}))
         return ev.Marker(now / NS, label, source)

@@ -285,8 +285,8 @@ class Aggregator:
     def add_marker(self, label: str, source: str) -> ev.Marker:
         """A marker of the aggregator's own (source ``aggregator``); hubs do not see it."""
         label = label.strip()
-        if not label or len(label) > 200:
-            raise ConfigError("a marker label is 1 to 200 characters")
+        if not label or len(label) > ev.MAX_MARKER_LABEL_CHARS:
+            raise ConfigError(f"a marker label is 1 to {ev.MAX_MARKER_LABEL_CHARS} characters")
         marker = self.view.add_marker(label)
         self.bus.publish(marker)
         return marker

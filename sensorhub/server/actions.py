@@ -11,7 +11,7 @@ from typing import Any, get_args, get_type_hints
 
 from sensorhub.bus import EventBus, Subscription
 from sensorhub.errors import ConfigError, DecodeError
-from sensorhub.events import Calibrate, to_json
+from sensorhub.events import MAX_MARKER_LABEL_CHARS, Calibrate, to_json
 from sensorhub.server.control import HubControl
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "set_raw",
 ]
 
-MAX_LABEL_CHARS = 200
+MAX_LABEL_CHARS = MAX_MARKER_LABEL_CHARS
 #: The steps the schema allows (``Calibrate.step``), in order of use.
 CALIBRATION_STEPS: tuple[str, ...] = get_args(get_type_hints(Calibrate)["step"])
 
