@@ -36,7 +36,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sensorhub.config import HubConfig, load_config
+from sensorhub.config import HubConfig, MqttConfig, load_config
 from sensorhub.errors import ConfigError
 from sensorhub.mqtt.protocol import MqttSettings
 from sensorhub.store.sqlite import StoreError, connect
@@ -431,13 +431,8 @@ def probe_mqtt(settings: MqttSettings, timeout: float) -> str | None:
     async def attempt() -> None:
         async with asyncio.timeout(timeout):
             client = aiomqtt.Client(
-                settings.host,
-                settings.port,
-                username=settings.username,
-                password=settings.password,
+                **settings.client_options(settings.tls_context()),
                 identifier=f"sensorhub-doctor-{os.getpid()}",
-                tls_context=settings.tls_context(),
-                keepalive=settings.keepalive_s,
             )
             async with client:
                 return
@@ -868,9 +863,7 @@ def _mqtt_settings(ctx: DoctorContext) -> MqttSettings | ConfigError | None:
     if url is None:
         return None
     try:
-        if section is not None:
-            return section.settings(url)
-        return MqttSettings.from_url(url).with_password_from(None)
+        return (section or MqttConfig()).settings(url)
     except ConfigError as exc:
         return exc
 

@@ -179,22 +179,15 @@ class Aggregator:
             delay = min(delay * 2, BACKOFF_MAX_S)
 
     def _client(self) -> aiomqtt.Client:
-        mqtt = self.mqtt
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         self.broker_state = "connecting"
         return aiomqtt.Client(
-            mqtt.host,
-            mqtt.port,
-            username=mqtt.username,
-            password=mqtt.password,
+            **self.mqtt.client_options(self._tls),
             identifier=self.client_id,
             protocol=aiomqtt.ProtocolVersion.V5,
             clean_start=False,
             properties=properties,
-            keepalive=mqtt.keepalive_s,
-            tls_context=self._tls,
-            tls_insecure=mqtt.tls_insecure if mqtt.tls else None,
             timeout=CONNECT_TIMEOUT_S,
         )
 

@@ -250,6 +250,19 @@ class MqttSettings:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 
+    def client_options(self, tls_context: ssl.SSLContext | None) -> dict[str, Any]:
+        """The connection keywords of ``aiomqtt.Client`` these settings decide (hub, aggregator
+        and doctor connect alike); ``tls_context`` is :meth:`tls_context`'s, made once."""
+        return {
+            "hostname": self.host,
+            "port": self.port,
+            "username": self.username,
+            "password": self.password,
+            "keepalive": self.keepalive_s,
+            "tls_context": tls_context,
+            "tls_insecure": True if self.tls and self.tls_insecure else None,
+        }
+
     def tls_context(self) -> ssl.SSLContext | None:
         """The TLS context for the connection, or None without TLS; ConfigError when a
         certificate file cannot be read."""

@@ -372,22 +372,15 @@ class MqttPublisher:
                 await asyncio.wait_for(self._stop.wait(), delay)
 
     def _client(self) -> aiomqtt.Client:
-        s = self.settings
         will = ev.HubStatus(
             self.hub_id, "offline", session=self.hub_session, name=self.session_name,
             reason="connection lost",
         )  # fmt: skip
         client = aiomqtt.Client(
-            s.host,
-            s.port,
-            username=s.username,
-            password=s.password,
+            **self.settings.client_options(self._tls),
             identifier=self._client_id,
             will=aiomqtt.Will(self._state_topic, ev.dumps(will).encode(), qos=1, retain=True),
-            keepalive=s.keepalive_s,
             timeout=CONNECT_TIMEOUT_S,
-            tls_context=self._tls,
-            tls_insecure=True if s.tls and s.tls_insecure else None,
             max_inflight_messages=self._max_inflight,
         )
         client.pending_calls_threshold = self._max_inflight + 16  # no warning for the pipeline

@@ -139,3 +139,25 @@ async def test_broker_fixture_delivers_retained_messages_across_a_restart(
         b"online",
         True,
     )
+
+
+def test_client_options_are_what_every_connection_uses() -> None:
+    plain = mp.MqttSettings.from_url("mqtt://hub:pw@127.0.0.1:1884", keepalive_s=30)
+    assert plain.client_options(None) == {
+        "hostname": "127.0.0.1",
+        "port": 1884,
+        "username": "hub",
+        "password": "pw",
+        "keepalive": 30,
+        "tls_context": None,
+        "tls_insecure": None,
+    }
+    secure = mp.MqttSettings.from_url("mqtts://broker.lab", tls_insecure=True)
+    context = secure.tls_context()
+    assert context is not None
+    assert context.check_hostname is False
+    options = secure.client_options(context)
+    assert options["tls_context"] is context
+    assert options["tls_insecure"] is True
+    # tls_insecure means nothing without TLS: it is not passed on.
+    assert mp.MqttSettings("h", tls_insecure=True).client_options(None)["tls_insecure"] is None
