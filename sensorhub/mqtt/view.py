@@ -181,6 +181,7 @@ class AggregateView:
         self.malformed: dict[str, int] = {}
         self.last_malformed = ""
         self._layout: tuple[Any, ...] = ()
+        self._layout_dirty = False
 
     def now(self) -> float:
         """Aggregator session time, seconds."""
@@ -228,8 +229,10 @@ class AggregateView:
         else:
             assert env is not None
             out.append(self._forward(view, event, env))
-        if self._layout_changed():
-            out.insert(0, self.hello())
+        if self._layout_dirty:  # only a hello or a new participant can change it
+            self._layout_dirty = False
+            if self._layout_changed():
+                out.insert(0, self.hello())
         return out
 
     def _arrived(self, view: HubView, env: Envelope, retained: bool, out: list[Any] | None) -> None:
@@ -279,6 +282,7 @@ class AggregateView:
                 view.sensors.setdefault(key, entry)
         view.dyads = [[namespaced(hub, str(m)) for m in pair] for pair in hello.dyads]
         view.angle_rate_hz = hello.angle_rate_hz
+        self._layout_dirty = True
 
     def _forward(self, view: HubView, event: Any, env: Envelope) -> Any:
         hub = view.hub
@@ -288,6 +292,7 @@ class AggregateView:
             changes["participant"] = ns = namespaced(hub, participant)
             if ns not in view.participants:  # seen before its hub's hello: show it anyway
                 view.participants[ns] = {"id": ns, "hub": hub}
+                self._layout_dirty = True
         if isinstance(event, ev.SensorStatus):
             changes["sensor"] = namespaced(hub, event.sensor)
         elif isinstance(event, ev.DyadEvent):
