@@ -138,13 +138,11 @@ class SensorDecoder:
         out: list[SensorSamples] = []
         run: list[RawFrame] = []
         for frame in frames:
-            if self._fast_h10(frame) and (not run or len(frame.payload) == len(run[0].payload)):
-                run.append(frame)
-                continue
-            if run:
-                out += self._feed_h10_frames(run)
+            fast = self._fast_h10(frame)
+            if run and not (fast and len(frame.payload) == len(run[0].payload)):
+                out += self._feed_h10_frames(run)  # the run ends here
                 run = []
-            if self._fast_h10(frame):
+            if fast:
                 run.append(frame)
             else:
                 out += self.feed(frame)
