@@ -17,6 +17,34 @@ const BATTERY_LOW_PCT = 20;
 /** A sensor that sent no status for this long (session s) is flagged as silent. */
 const STATUS_SILENT_S = 5;
 
+/**
+ * The skeleton of a sensor or hub card: a head (status dot, name, state), a subtitle line, a
+ * grid of labelled values and a reason line. `stat(label, key)` adds one value to the grid
+ * (`key`, when given, becomes its `data-stat`) and returns its element.
+ */
+function statusCard(cardClass, statsClass) {
+  const card = el('div', cardClass);
+  const head = el('div', 'sc-head');
+  const dot = el('span', 'sc-dot');
+  dot.setAttribute('aria-hidden', 'true');
+  const name = el('span', 'sc-name');
+  const state = el('span', 'sc-state');
+  head.append(dot, name, state);
+  const sub = el('div', 'sc-sub');
+  const grid = el('div', statsClass);
+  const reason = el('div', 'sc-reason');
+  card.append(head, sub, grid, reason);
+  const stat = (label, key) => {
+    const box = el('div', 'sc-stat');
+    const value = el('div', 'sc-value', '–');
+    if (key) value.dataset.stat = key;
+    box.append(el('div', 'sc-key', label), value);
+    grid.append(box);
+    return value;
+  };
+  return { card, name, state, sub, reason, stat };
+}
+
 export class SensorCards {
   constructor(root, model) {
     this.root = root;
@@ -35,23 +63,8 @@ export class SensorCards {
       String(a.participant ?? a.sensor).localeCompare(String(b.participant ?? b.sensor)),
     );
     for (const s of sorted) {
-      const card = el('div', 'sensor-card');
+      const { card, name, state, sub, reason, stat } = statusCard('sensor-card', 'sc-stats');
       card.dataset.sensor = s.sensor;
-      const head = el('div', 'sc-head');
-      const dot = el('span', 'sc-dot');
-      dot.setAttribute('aria-hidden', 'true');
-      const name = el('span', 'sc-name');
-      const state = el('span', 'sc-state');
-      head.append(dot, name, state);
-      const sub = el('div', 'sc-sub');
-      const grid = el('div', 'sc-stats');
-      const stat = (label) => {
-        const box = el('div', 'sc-stat');
-        const value = el('div', 'sc-value', '–');
-        box.append(el('div', 'sc-key', label), value);
-        grid.append(box);
-        return value;
-      };
       const parts = {
         card,
         name,
@@ -61,9 +74,8 @@ export class SensorCards {
         rate: stat('Rate'),
         gaps: stat('Gaps'),
         reconnects: stat('Reconnects'),
-        reason: el('div', 'sc-reason'),
+        reason,
       };
-      card.append(head, sub, grid, parts.reason);
       this.cards.set(s.sensor, parts);
       this.root.append(card);
     }
@@ -188,24 +200,9 @@ export class HubPanel {
     this.rows.clear();
     const sorted = [...this.model.hubs.keys()].sort((a, b) => a.localeCompare(b));
     for (const id of sorted) {
-      const card = el('div', 'hub-card');
+      const { card, name, state, sub, reason, stat } = statusCard('hub-card', 'sc-stats hub-stats');
       card.dataset.hub = id;
-      const head = el('div', 'sc-head');
-      const dot = el('span', 'sc-dot');
-      dot.setAttribute('aria-hidden', 'true');
-      const name = el('span', 'sc-name', id);
-      const state = el('span', 'sc-state');
-      head.append(dot, name, state);
-      const sub = el('div', 'sc-sub');
-      const grid = el('div', 'sc-stats hub-stats');
-      const stat = (label, key) => {
-        const box = el('div', 'sc-stat');
-        const value = el('div', 'sc-value', '–');
-        value.dataset.stat = key;
-        box.append(el('div', 'sc-key', label), value);
-        grid.append(box);
-        return value;
-      };
+      name.textContent = id;
       const parts = {
         card,
         state,
@@ -215,9 +212,8 @@ export class HubPanel {
         duplicates: stat('Dupl.', 'duplicates'),
         missing: stat('Missing', 'missing'),
         outbox: stat('Outbox', 'outbox'),
-        reason: el('div', 'sc-reason'),
+        reason,
       };
-      card.append(head, sub, grid, parts.reason);
       this.rows.set(id, parts);
       this.root.append(card);
     }
