@@ -72,9 +72,9 @@ STOP_TIMEOUT_S = 3.0
 FLUSH_TIMEOUT_S = 5.0
 #: Default of ``[mqtt] drain_timeout_s``: how long close() keeps publishing the backlog.
 DRAIN_TIMEOUT_S = 5.0
-#: While connected and caught up, how often the ``online`` state is re-checked: when the
-#: backlog it announced has changed (an outbox drained after an outage), it is published
-#: again, so the retained state and the aggregator's outbox column do not stay stale.
+#: While connected and caught up, how often the ``online`` state is re-checked: when it
+#: announced a backlog that has since drained to zero (an outbox after an outage), it is
+#: published again, so the retained state and the aggregator's outbox column do not stay stale.
 STATE_REFRESH_S = 1.0
 
 
@@ -446,8 +446,11 @@ class MqttPublisher:
                 await self._announce(client)
             rows = await self._db(self._outbox.fetch, self.hub_id, self._cursor, FETCH_BATCH)
             if not rows:
-                if not self._inflight and self._announced_backlog != self.backlog:
-                    await self._announce(client)  # caught up: "online, outbox 0"
+                # Caught up: "online, outbox 0" once an announced backlog has drained. Only
+                # at zero: events not yet written to the outbox count in the backlog but are
+                # not rows yet, and announcing each such passing figure would be noise.
+                if not self._inflight and self.backlog == 0 and self._announced_backlog:
+                    await self._announce(client)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), STATE_REFRESH_S)
                 continue
