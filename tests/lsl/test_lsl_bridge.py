@@ -95,13 +95,15 @@ def test_liblsl_read_the_test_config(pylsl: Any, lsl_test_session_id: str) -> No
 
 _DISCOVERY_SCRIPT = textwrap.dedent(
     """
+    import sys
     import pylsl
     from sensorhub import events as ev
     from sensorhub.bridges.lsl import LslBridge
 
-    bridge = LslBridge(["p1"], session_id="straced")
+    sid = sys.argv[1]  # unique per run: another test run on this machine has its own streams
+    bridge = LslBridge(["p1"], session_id=sid)
     found = pylsl.resolve_streams(wait_time=1.0)  # a full discovery round, every group
-    (info,) = [i for i in found if i.source_id() == "sensorhub:straced:p1:angles"]
+    (info,) = [i for i in found if i.source_id() == f"sensorhub:{sid}:p1:angles"]
     inlet = pylsl.StreamInlet(info)
     inlet.open_stream(timeout=10)
     bridge.on_event(ev.Angle("p1", 0.5, 10.0, 2.0))
@@ -117,7 +119,7 @@ def _destinations(config: Path, trace: Path, *, must_succeed: bool = True) -> se
     env = dict(os.environ) | {"LSLAPICFG": str(config)}
     tracer = [STRACE, "-f", "-qq", "-e", "trace=sendto,sendmsg,connect", "-o", str(trace)]
     done = subprocess.run(
-        [*tracer, sys.executable, "-c", _DISCOVERY_SCRIPT],
+        [*tracer, sys.executable, "-c", _DISCOVERY_SCRIPT, _session()],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
