@@ -197,6 +197,20 @@ class DoctorContext:
         return result if isinstance(result, HubConfig) else None
 
     @cached_property
+    def mqtt_settings(self) -> MqttSettings | ConfigError | None:
+        """The broker the hub would publish to: ``--mqtt URL``, else the config's ``[mqtt] url``
+        (with its credentials and TLS options either way); None when MQTT is not asked for."""
+        config = self.config
+        section = config.mqtt if config is not None else None
+        url = self.mqtt_url or (section.url if section is not None and section.publishing else None)
+        if url is None:
+            return None
+        try:
+            return (section or MqttConfig()).settings(url)
+        except ConfigError as exc:
+            return exc
+
+    @cached_property
     def linux(self) -> bool:
         return self.probes.platform().startswith("linux")
 
@@ -854,23 +868,9 @@ def check_versions(ctx: DoctorContext) -> CheckResult:
     return CheckResult(name, title, Status.OK, ", ".join(parts))
 
 
-def _mqtt_settings(ctx: DoctorContext) -> MqttSettings | ConfigError | None:
-    """The broker the hub would publish to: ``--mqtt URL``, else the config's ``[mqtt] url``
-    (with its credentials and TLS options either way)."""
-    config = ctx.config
-    section = config.mqtt if config is not None else None
-    url = ctx.mqtt_url or (section.url if section is not None and section.publishing else None)
-    if url is None:
-        return None
-    try:
-        return (section or MqttConfig()).settings(url)
-    except ConfigError as exc:
-        return exc
-
-
 def check_mqtt(ctx: DoctorContext) -> CheckResult:
     name, title = "mqtt", "MQTT broker"
-    settings = _mqtt_settings(ctx)
+    settings = ctx.mqtt_settings
     if settings is None:  # not asked for (the check does not apply)
         return CheckResult(name, title, Status.OK, "MQTT is not configured")
     if isinstance(settings, ConfigError):
@@ -959,7 +959,7 @@ CHECKS: tuple[Check, ...] = (
     Check("config", "Configuration file", check_config),
     Check("database", "Session database", check_database),
     Check("port", "Server port", check_port),
-    Check("mqtt", "MQTT broker", check_mqtt, applies=lambda ctx: _mqtt_settings(ctx) is not None),
+    Check("mqtt", "MQTT broker", check_mqtt, applies=lambda ctx: ctx.mqtt_settings is not None),
     Check(
         "lsl",
         "LSL (lab streaming layer)",
