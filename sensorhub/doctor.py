@@ -541,7 +541,6 @@ def check_bluez(ctx: DoctorContext) -> CheckResult:
             name, title, Status.OK, f"not needed on {ctx.probes.platform()} (bleak uses the OS)"
         )
     probe = ctx.bluez
-    version = ctx.probes.bluez_version()
     if not probe.bus_reachable:
         return CheckResult(
             name,
@@ -579,6 +578,7 @@ def check_bluez(ctx: DoctorContext) -> CheckResult:
             f"BlueZ is running but did not answer: {probe.error}",
             "`sudo systemctl restart bluetooth`, then `journalctl -u bluetooth` for its errors",
         )
+    version = ctx.probes.bluez_version()
     if version is None:
         return CheckResult(
             name,
