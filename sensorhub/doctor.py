@@ -36,7 +36,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sensorhub.config import HubConfig, MqttConfig, load_config
+from sensorhub.config import HubConfig, MqttConfig, ServerConfig, load_config
 from sensorhub.errors import ConfigError
 from sensorhub.mqtt.protocol import MqttSettings
 from sensorhub.store.sqlite import StoreError, connect
@@ -779,11 +779,8 @@ def _try_new_store(path: Path) -> str:
 
 
 def _port_and_host(ctx: DoctorContext) -> tuple[str, int]:
-    config = ctx.config
-    host = config.server.host if config else "127.0.0.1"
-    if ctx.port_option is not None:
-        return host, ctx.port_option
-    return host, config.server.port if config else 8080
+    server = ctx.config.server if ctx.config else ServerConfig()
+    return server.host, server.port if ctx.port_option is None else ctx.port_option
 
 
 def check_port(ctx: DoctorContext) -> CheckResult:
