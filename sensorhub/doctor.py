@@ -392,10 +392,7 @@ def read_identity() -> Identity:
     import pwd
 
     uid = os.geteuid()
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = str(uid)
+    user = _user_name(uid)
     names = set()
     for gid in {os.getegid(), *os.getgroups()}:
         with contextlib.suppress(KeyError):
@@ -408,6 +405,16 @@ def read_identity() -> Identity:
         primary = {p.pw_name for p in pwd.getpwall() if p.pw_gid == group.gr_gid}
         members = frozenset(group.gr_mem) | primary
     return Identity(uid, user, frozenset(names), members)
+
+
+def _user_name(uid: int) -> str:
+    """The user name of ``uid``, or the number itself when no user has it."""
+    import pwd  # POSIX only
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def bind_port(host: str, port: int) -> None:
@@ -727,16 +734,11 @@ def check_database(ctx: DoctorContext) -> CheckResult:
 
 
 def _file_owner(path: Path) -> tuple[int, str] | None:
-    import pwd  # POSIX only
-
     try:
         uid = path.stat().st_uid
     except OSError:
         return None
-    try:
-        return uid, pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return uid, str(uid)
+    return uid, _user_name(uid)
 
 
 def _try_store(path: Path) -> str:
