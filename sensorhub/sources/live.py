@@ -137,18 +137,14 @@ class DecodeStage:
                 self._queue.task_done()
 
     def _decode_and_emit(self, sensor: str, frames: list[RawFrame]) -> None:
-        if frames:
-            self._emit(self.decoders[sensor].feed_many(frames))
-
-    def _emit(self, blocks: list[SensorSamples]) -> None:
-        if not blocks:
+        if not frames:
             return
-        merged = blocks[0] if len(blocks) == 1 else SensorSamples.concat(blocks)
-        for sink in self.sample_sinks:
-            try:
-                sink(merged)
-            except Exception:
-                log.exception("sample consumer failed for %s", merged.sensor)
+        for samples in self.decoders[sensor].feed_many(frames):  # at most one, merged
+            for sink in self.sample_sinks:
+                try:
+                    sink(samples)
+                except Exception:
+                    log.exception("sample consumer failed for %s", samples.sensor)
 
     def _apply_status(self, status: LinkStatus) -> None:
         if status.state is LinkState.STARTING:
