@@ -286,22 +286,15 @@ class Hub:
         return ev.Marker(now / NS, label, source)
 
     def calibrate(self, participant: str, step: str) -> dict[str, Any]:
-        pipe = self.pipelines.get(participant)
-        if pipe is None:
+        if participant not in self.pipelines:
             raise ConfigError(f"unknown participant {participant!r}")
         if step not in ("upright", "forward", "reset"):
             raise ConfigError(f"calibration step must be upright, forward or reset, not {step!r}")
-        sensor = self._participant_sensor(participant)
+        sensor = next(p.sensor for p in self.config.participants if p.id == participant)
         self.stage.put(
             Command(sensor, self.now_ns(), "calibrate", {"participant": participant, "step": step})
         )
         return {"participant": participant, "step": step, "status": "queued"}
-
-    def _participant_sensor(self, participant: str) -> str:
-        for p in self.config.participants:
-            if p.id == participant:
-                return p.sensor
-        raise ConfigError(f"unknown participant {participant!r}")
 
     def _on_command(self, command: Command) -> None:
         """Apply an operator command at its place in the data stream (live and replay)."""
