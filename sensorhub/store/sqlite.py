@@ -267,44 +267,47 @@ def recover_abnormal(conn: sqlite3.Connection) -> list[str]:
     return recovered
 
 
+_SESSIONS_QUERY = (
+    "SELECT id, name, started_wall, duration_ns, ended_cleanly, end_reason, software, "
+    "config_json, ended_wall FROM sessions ORDER BY started_wall"
+)
+
+
 def list_sessions(conn: sqlite3.Connection) -> list[SessionRow]:
     """Every session, oldest first, with participant and episode counts."""
-    out = []
-    for row in conn.execute(
-        "SELECT id, name, started_wall, duration_ns, ended_cleanly, end_reason, software, "
-        "config_json, ended_wall FROM sessions ORDER BY started_wall"
-    ).fetchall():
-        sid = row[0]
-        parts = [
-            {"id": p, "sensor": s, "kind": k, "attributes": json.loads(a)}
-            for p, s, k, a in conn.execute(
-                "SELECT id, sensor, kind, attributes_json FROM participants WHERE session_id=?",
-                (sid,),
-            )
-        ]
-        episodes = _count(
-            conn, "SELECT COUNT(*) FROM events WHERE session_id=? AND type='episode_end'", sid
+    return [_session_row(conn, row) for row in conn.execute(_SESSIONS_QUERY).fetchall()]
+
+
+def _session_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> SessionRow:
+    """A ``sessions`` row with its participants and counts (which read the session's items)."""
+    sid = row[0]
+    parts = [
+        {"id": p, "sensor": s, "kind": k, "attributes": json.loads(a)}
+        for p, s, k, a in conn.execute(
+            "SELECT id, sensor, kind, attributes_json FROM participants WHERE session_id=?",
+            (sid,),
         )
-        frames = _count(conn, "SELECT COUNT(*) FROM items WHERE session_id=? AND kind=0", sid)
-        duration = row[3]
-        if duration is None:
-            duration = _count(conn, "SELECT MAX(t_ns) FROM items WHERE session_id=?", sid)
-        out.append(
-            SessionRow(
-                sid,
-                row[1],
-                dt.datetime.fromisoformat(row[2]),
-                None if duration is None else duration / 1e9,
-                None if row[8] is None else bool(row[4]),
-                row[5],
-                row[6],
-                json.loads(row[7]),
-                parts,
-                episodes if episodes is not None else -1,
-                frames if frames is not None else -1,
-            )
-        )
-    return out
+    ]
+    episodes = _count(
+        conn, "SELECT COUNT(*) FROM events WHERE session_id=? AND type='episode_end'", sid
+    )
+    frames = _count(conn, "SELECT COUNT(*) FROM items WHERE session_id=? AND kind=0", sid)
+    duration = row[3]
+    if duration is None:
+        duration = _count(conn, "SELECT MAX(t_ns) FROM items WHERE session_id=?", sid)
+    return SessionRow(
+        sid,
+        row[1],
+        dt.datetime.fromisoformat(row[2]),
+        None if duration is None else duration / 1e9,
+        None if row[8] is None else bool(row[4]),
+        row[5],
+        row[6],
+        json.loads(row[7]),
+        parts,
+        episodes if episodes is not None else -1,
+        frames if frames is not None else -1,
+    )
 
 
 def _count(conn: sqlite3.Connection, query: str, sid: str) -> int | None:
@@ -317,16 +320,20 @@ def _count(conn: sqlite3.Connection, query: str, sid: str) -> int | None:
 
 
 def find_session(conn: sqlite3.Connection, session: str) -> SessionRow:
-    """A session by id or unique id prefix, or ``latest``."""
-    rows = list_sessions(conn)
+    """A session by id or unique id prefix, or ``latest``.
+
+    Matched on the ``sessions`` table alone; only the session found is counted (counting
+    every session reads every recording in the store).
+    """
+    rows = conn.execute(_SESSIONS_QUERY).fetchall()
     if session == "latest" and rows:
-        return rows[-1]
-    hits = [r for r in rows if r.id.startswith(session)]
+        return _session_row(conn, rows[-1])
+    hits = [r for r in rows if r[0].startswith(session)]
     if len(hits) != 1:
-        known = ", ".join(r.id for r in rows[-5:]) or "none"
+        known = ", ".join(r[0] for r in rows[-5:]) or "none"
         what = "no" if not hits else "more than one"
         raise ConfigError(f"{what} session matches {session!r} (recent: {known})")
-    return hits[0]
+    return _session_row(conn, hits[0])
 
 
 def iter_items(conn: sqlite3.Connection, session_id: str) -> Iterator[tuple[int, Item]]:
