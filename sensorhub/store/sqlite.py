@@ -362,15 +362,12 @@ def iter_items(conn: sqlite3.Connection, session_id: str) -> Iterator[tuple[int,
             if kind == FRAME:  # the common case, without a call
                 yield seq, RawFrame(sensor, char or "", payload or b"", t_ns)
             else:
-                yield seq, _item(kind, sensor, t_ns, char, payload, info)
+                yield seq, _item(kind, sensor, t_ns, info)
             last = seq
 
 
-def _item(
-    kind: int, sensor: str, t_ns: int, char: str | None, payload: bytes | None, info: str | None
-) -> Item:
-    if kind == FRAME:
-        return RawFrame(sensor, char or "", bytes(payload or b""), t_ns)
+def _item(kind: int, sensor: str, t_ns: int, info: str | None) -> Item:
+    """A link status or command row (iter_items builds frames itself)."""
     data = json.loads(info or "{}")
     if kind == LINK:
         return LinkStatus(
