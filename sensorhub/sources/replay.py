@@ -416,13 +416,12 @@ async def _feed(
                 hand_over()
                 await hub.stage.drain()
                 await _let_clients_catch_up(hub.bus)
-        hand_over()
     except StoreError as exc:
         complete, why = False, str(exc)
     finally:
         if not restart:
             hand_over()  # what was read before the end (or the damage) is replayed
-        if restart:
+        else:
             # Abandoned, not ended: what closing publishes (truncated episodes, dyad
             # summaries) belongs to no timeline the pages will show, so it goes nowhere.
             hub.bus = EventBus()
