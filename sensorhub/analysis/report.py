@@ -233,6 +233,13 @@ def group_key(value: Any) -> str:
     return str(value)
 
 
+def _participant_group(
+    attrs: Mapping[tuple[str, str], Mapping[str, Any]], p: ParticipantMetrics, by: str
+) -> str:
+    """A participant's group: its value of the attribute ``by``."""
+    return group_key(attrs.get((p.session, p.participant), {}).get(by))
+
+
 def _dyad_group(attrs: Mapping[tuple[str, str], Mapping[str, Any]], d: DyadMetrics, by: str) -> str:
     """A dyad's group: the partners' shared value, else both joined (e.g. ``female+male``)."""
     ga = group_key(attrs.get((d.session, d.a), {}).get(by))
@@ -250,8 +257,7 @@ def group_rows(
     rows: list[dict[str, Any]] = []
     p_groups: dict[str, list[ParticipantMetrics]] = {}
     for p in participants:
-        p_groups.setdefault(group_key(attrs.get((p.session, p.participant), {}).get(by)), [])
-        p_groups[group_key(attrs.get((p.session, p.participant), {}).get(by))].append(p)
+        p_groups.setdefault(_participant_group(attrs, p, by), []).append(p)
     d_groups: dict[str, list[DyadMetrics]] = {}
     for d in dyads:
         d_groups.setdefault(_dyad_group(attrs, d, by), []).append(d)
@@ -294,8 +300,7 @@ def _group_figure(
     def collect(metric: str, factor: float = 1.0) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
         for p in participants:
-            g = group_key(attrs.get((p.session, p.participant), {}).get(by))
-            out.setdefault(g, []).append(getattr(p, metric) * factor)
+            out.setdefault(_participant_group(attrs, p, by), []).append(getattr(p, metric) * factor)
         return out
 
     colean: dict[str, list[float]] = {}
