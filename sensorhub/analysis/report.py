@@ -48,6 +48,7 @@ from sensorhub.analysis.metrics import (
 from sensorhub.analysis.summary import write_summary
 from sensorhub.dsp.dyad import DyadConfig, OnsetFollowed
 from sensorhub.errors import ConfigError
+from sensorhub.store.export_csv import jsonable
 from sensorhub.store.model import SessionData
 
 __all__ = [
@@ -399,20 +400,8 @@ def _csv(path: Path, rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -
     return path
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return _jsonable(v.item())
-    return v
-
-
 def _json(path: Path, data: Any) -> Path:
-    path.write_text(json.dumps(_jsonable(data), indent=1, allow_nan=False) + "\n", "utf-8")
+    path.write_text(json.dumps(jsonable(data), indent=1, allow_nan=False) + "\n", "utf-8")
     return path
 
 
