@@ -212,11 +212,7 @@ def simulated_session(
         for p in sim.participants
     ]
     samples = {f"p{p.index + 1}": (p.t_true_ns, p.acc_g) for p in sim.participants}
-    dyads = [
-        (f"p{p.index + 1}", f"p{p.partner + 1}")
-        for p in sim.participants
-        if p.partner is not None and p.partner > p.index
-    ]
+    dyads = [(f"p{a + 1}", f"p{b + 1}") for a, b in sim.dyads()]
     meta = SessionMeta(
         f"sim{seed}",
         f"simulated conversation (seed {seed})",
