@@ -287,7 +287,7 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"sensorhub import: {len(read.files)} file(s) as session {session_id} in {db}: "
         f"participants {', '.join(ids)}; {samples} samples, "
-        f"{(read.last_ns - min(read.first_ns, 0)) / 1e9:.1f} s, {episodes} episodes",
+        f"{read.duration_s:.1f} s, {episodes} episodes",
         file=sys.stderr,
     )
     return 0

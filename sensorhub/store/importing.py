@@ -80,6 +80,11 @@ class ImportedFiles:
     def last_ns(self) -> int:
         return max(int(f.t_ns[-1]) for f in self.files)
 
+    @property
+    def duration_s(self) -> float:
+        """From session time 0 (or the earliest sample, if before it) to the last sample."""
+        return (self.last_ns - min(self.first_ns, 0)) / 1e9
+
 
 def read_import(
     paths: Sequence[str | Path],
@@ -160,7 +165,7 @@ def import_files(
         session_id or _default_session_id(paths),
         name or ", ".join(Path(p).name for p in paths),
         read.started,
-        (read.last_ns - min(read.first_ns, 0)) / 1e9,
+        read.duration_s,
         ended_cleanly=True,
         software=f"sensorhub {__version__} (import)",
         config={
