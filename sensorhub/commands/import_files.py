@@ -47,7 +47,7 @@ from sensorhub.dsp.inclination import parse_axis
 from sensorhub.errors import ConfigError
 from sensorhub.hub import Hub
 from sensorhub.protocols.samples import SAMPLES_UUID, encode_block
-from sensorhub.sources.base import Item, LinkState, LinkStatus, RawFrame, SensorKind
+from sensorhub.sources.base import Item, LinkState, LinkStatus, RawFrame, SensorKind, item_time
 from sensorhub.sources.live import DecodeStage
 from sensorhub.sources.replay import ReplayClock
 from sensorhub.store.importing import ImportedFile, ImportedFiles, read_import
@@ -221,7 +221,7 @@ async def record_import(
     hub.start()
     try:
         for n, item in enumerate(items, 1):
-            clock.t_ns = max(clock.t_ns, _receive_ns(item))
+            clock.t_ns = max(clock.t_ns, item_time(item))
             stage.put(item)
             if n % _DRAIN_EVERY == 0:
                 await stage.drain()
@@ -235,12 +235,6 @@ async def record_import(
             file=sys.stderr,
         )
     return recorder, episodes
-
-
-def _receive_ns(item: Item) -> int:
-    if isinstance(item, RawFrame):
-        return item.receive_ns
-    return item.at_ns if isinstance(item, LinkStatus) else item.t_ns
 
 
 def _discard(db: Path, session_id: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Command", "Item", "LinkState", "LinkStatus", "RawFrame", "SensorKind"]
+__all__ = ["Command", "Item", "LinkState", "LinkStatus", "RawFrame", "SensorKind", "item_time"]
 
 
 class SensorKind(StrEnum):
@@ -90,3 +90,10 @@ class Command:
 
 #: What flows from a source to the decoders, in arrival order.
 Item = RawFrame | LinkStatus | Command
+
+
+def item_time(item: Item) -> int:
+    """An item's session time, ns: a frame's receive time, a link change's or command's time."""
+    if isinstance(item, RawFrame):
+        return item.receive_ns
+    return item.at_ns if isinstance(item, LinkStatus) else item.t_ns

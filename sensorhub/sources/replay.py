@@ -41,7 +41,7 @@ from sensorhub.bus import EventBus
 from sensorhub.config import HubConfig, parse_config
 from sensorhub.errors import SensorhubError
 from sensorhub.hub import Hub
-from sensorhub.sources.base import Item, LinkStatus, RawFrame, SensorKind
+from sensorhub.sources.base import Item, RawFrame, SensorKind, item_time
 from sensorhub.sources.live import DecodeStage
 from sensorhub.store.sqlite import (
     SessionRow,
@@ -96,14 +96,6 @@ class ReplayResult:
     last_t_ns: int
     complete: bool
     stopped_because: str = ""
-
-
-def _t(item: Item) -> int:
-    if isinstance(item, RawFrame):
-        return item.receive_ns
-    if isinstance(item, LinkStatus):
-        return item.at_ns
-    return item.t_ns
 
 
 def _check_speed(speed: float | None) -> float | None:
@@ -397,7 +389,7 @@ async def _feed(
 
     try:
         for seq, item in iter_items(conn, row.id):
-            t = _t(item)
+            t = item_time(item)
             free = control._free_running
             if not free:
                 hand_over()
