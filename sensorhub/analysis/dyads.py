@@ -197,10 +197,9 @@ def lag_time_map(
     x = binned_series(a.angles.t_ns, a.angles.forward, cfg.grid_hz, cfg.t0_ns)
     y = binned_series(b.angles.t_ns, b.angles.forward, cfg.grid_hz, cfg.t0_ns)
     n = min(x.size, y.size)
-    w = round(cfg.window_s * cfg.grid_hz)
-    lag = round(cfg.max_lag_s * cfg.grid_hz)
-    step = max(1, round(step_s * cfg.grid_hz))
-    min_n = max(3, math.ceil(cfg.min_valid * w))
+    w, lag = cfg.bins(cfg.window_s), cfg.bins(cfg.max_lag_s)
+    step = max(1, cfg.bins(step_s))
+    min_n = cfg.min_valid_pairs
     starts = list(range(lag, n - w - lag + 1, step))
     rows = [lagged_correlations(x[s : s + w], y[s - lag : s + w + lag], lag, min_n) for s in starts]
     r = np.array(rows) if rows else np.zeros((0, 2 * lag + 1))

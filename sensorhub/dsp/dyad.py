@@ -83,8 +83,17 @@ class DyadConfig:
             raise ConfigError("DyadConfig.max_lag_s, reorder_s and n_surrogates must be >= 0")
         if not 0 < self.min_valid <= 1:
             raise ConfigError("DyadConfig.min_valid must be in (0, 1]")
-        if round(self.window_s * self.grid_hz) < 3:
+        if self.bins(self.window_s) < 3:
             raise ConfigError("DyadConfig.window_s must span at least 3 grid bins")
+
+    def bins(self, seconds: float) -> int:
+        """``seconds`` in correlation grid bins (window, lag, step and shift lengths)."""
+        return round(seconds * self.grid_hz)
+
+    @property
+    def min_valid_pairs(self) -> int:
+        """Bin pairs with data a window needs for a correlation (``min_valid``, at least 3)."""
+        return max(3, math.ceil(self.min_valid * self.bins(self.window_s)))
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -240,12 +249,7 @@ def _clip(intervals: Iterable[Interval], span: Interval) -> list[Interval]:
 
 def _window_r(x_win: F64, y_ext: F64, cfg: DyadConfig) -> F64:
     """Lagged correlations of one A window against B's window extended by the lag range."""
-    w, lag = _bins(cfg.window_s, cfg), _bins(cfg.max_lag_s, cfg)
-    return lagged_correlations(x_win, y_ext, lag, max(3, math.ceil(cfg.min_valid * w)))
-
-
-def _bins(seconds: float, cfg: DyadConfig) -> int:
-    return round(seconds * cfg.grid_hz)
+    return lagged_correlations(x_win, y_ext, cfg.bins(cfg.max_lag_s), cfg.min_valid_pairs)
 
 
 # --- summary ---------------------------------------------------------------------------------
@@ -346,7 +350,7 @@ class DyadTracker:
         self._followed: list[list[bool]] = [[], []]
         self.coleans: list[CoLeanEnded] = []
         self.windows: list[WindowCorrelation] = []
-        self._next_window = _bins(cfg.max_lag_s, cfg)
+        self._next_window = cfg.bins(cfg.max_lag_s)
         self.late_events = 0
         self.anomalies = 0  # an end without a start, or a second start while open
         self._finished = False
@@ -426,7 +430,7 @@ class DyadTracker:
 
     def _emit_windows(self) -> list[DyadEvent]:
         cfg = self.config
-        w, lag, step = _bins(cfg.window_s, cfg), _bins(cfg.max_lag_s, cfg), _bins(cfg.step_s, cfg)
+        w, lag, step = cfg.bins(cfg.window_s), cfg.bins(cfg.max_lag_s), cfg.bins(cfg.step_s)
         have = min(len(s) for s in self._series)
         out: list[DyadEvent] = []
         while self._next_window + w + lag <= have:
@@ -566,13 +570,13 @@ class DyadTracker:
     def _surrogate_wcc(self, rng: np.random.Generator, cfg: DyadConfig) -> list[float]:
         """Mean peak z of the same windows with B's bin series circularly shifted."""
         n = min(len(s) for s in self._series)
-        w, lag = _bins(cfg.window_s, cfg), _bins(cfg.max_lag_s, cfg)
+        w, lag = cfg.bins(cfg.window_s), cfg.bins(cfg.max_lag_s)
         starts = [round((w_.t_ns - cfg.t0_ns) / self._bin_ns) for w_ in self.windows]
-        if not starts or n <= 2 * _bins(cfg.min_shift_s, cfg):
+        if not starts or n <= 2 * cfg.bins(cfg.min_shift_s):
             return []
         x = np.asarray(self._series[0][:n])
         y0 = np.asarray(self._series[1][:n])
-        min_shift = _bins(cfg.min_shift_s, cfg)
+        min_shift = cfg.bins(cfg.min_shift_s)
         out = []
         for _ in range(cfg.n_surrogates):
             y = np.roll(y0, int(rng.integers(min_shift, n - min_shift + 1)))
